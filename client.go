@@ -1,0 +1,148 @@
+package qg
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v4"
+	"github.com/jackc/pgx/v4/stdlib"
+)
+
+// Client enqueues and locks jobs on a database/sql pool opened with the pgx
+// stdlib driver. It is safe for concurrent use.
+type Client struct {
+	pool *sql.DB
+	d    *dialect
+
+	ctx    context.Context // parent of every job's context; ends with Close
+	cancel context.CancelFunc
+
+	mu         sync.Mutex
+	closed     bool
+	locked     map[*Job]struct{} // jobs locked and not yet Done
+	connConfig *pgx.ConnConfig   // how to reach the server outside the pool
+}
+
+// NewClient returns a Client on pool, or nil when pool cannot be used (see
+// [NewClient2], which says why).
+func NewClient(pool *sql.DB) *Client {
+	c, err := NewClient2(pool)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// NewClient2 returns a Client on pool, which must be opened with the pgx
+// stdlib driver (sql.Open("pgx", url) or stdlib.OpenDB). It checks that
+// que_jobs exists at Que schema version 3 and returns an error wrapping
+// [ErrNoTable] or [ErrSchemaVersion] when it does not.
+//
+// Each job in flight holds one connection of pool until [Job.Done], and
+// Stats and Enqueue borrow one briefly: a pool limited with SetMaxOpenConns
+// needs at least as many connections as jobs worked at once.
+func NewClient2(pool *sql.DB) (*Client, error) {
+	return newClient(context.Background(), pool)
+}
+
+func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("qg: new client: nil *sql.DB")
+	}
+	if _, ok := pool.Driver().(*stdlib.Driver); !ok {
+		return nil, fmt.Errorf("qg: new client: the *sql.DB must use the pgx stdlib driver, not %T", pool.Driver())
+	}
+	if err := checkTable(ctx, pool, que0); err != nil {
+		return nil, fmt.Errorf("qg: new client: %w", err)
+	}
+	c := &Client{pool: pool, d: que0, locked: make(map[*Job]struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Close releases every job locked through this Client and not yet Done: their
+// sessions are ended on the server, so their locks go away and the jobs run
+// again elsewhere. It returns promptly, and further calls of the Client return
+// [ErrClientClosed]. Stop the Client's Workers first; call Done on released
+// jobs all the same, to give their connections back. Close does not close the
+// *sql.DB, which belongs to the caller. Calling Close again does nothing.
+func (c *Client) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	pids := make([]uint32, 0, len(c.locked))
+	for j := range c.locked {
+		pids = append(pids, j.pid)
+	}
+	c.mu.Unlock()
+	c.cancel()
+	c.terminate(pids)
+}
+
+// terminate ends the server sessions pids (those of locked jobs).
+func (c *Client) terminate(pids []uint32) {
+	c.mu.Lock()
+	config := c.connConfig
+	c.mu.Unlock()
+	if len(pids) > 0 && config != nil {
+		terminateSessions(config, pids)
+	}
+}
+
+// terminateSessions ends the server sessions pids over a connection of its
+// own, outside the pool (whose connections may all be pinned by jobs), and
+// waits up to a few seconds for them to be gone.
+func terminateSessions(config *pgx.ConnConfig, pids []uint32) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, config)
+	if err != nil {
+		return // the server is unreachable: those sessions are ending anyway
+	}
+	defer conn.Close(ctx)
+	ids := make([]int64, len(pids))
+	for i, pid := range pids {
+		ids[i] = int64(pid)
+	}
+	// Since PostgreSQL 14 pg_terminate_backend can wait for the end.
+	var version int
+	_ = conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version)
+	query := `SELECT pg_terminate_backend(pid::int) FROM unnest($1::bigint[]) AS pid`
+	if version >= 140000 {
+		query = `SELECT pg_terminate_backend(pid::int, 5000) FROM unnest($1::bigint[]) AS pid`
+	}
+	_, _ = conn.Exec(ctx, query, ids)
+}
+
+// track records a freshly locked job; it fails once the Client is closed.
+func (c *Client) track(j *Job) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClientClosed
+	}
+	if c.connConfig == nil {
+		c.connConfig = j.pgxConn.Config()
+	}
+	c.locked[j] = struct{}{}
+	return nil
+}
+
+// untrack forgets a job that is Done.
+func (c *Client) untrack(j *Job) {
+	c.mu.Lock()
+	delete(c.locked, j)
+	c.mu.Unlock()
+}
+
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}

@@ -1,0 +1,73 @@
+package qg
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+)
+
+// Enqueue inserts j into que_jobs. See [Client.EnqueueContext].
+func (c *Client) Enqueue(j *Job) error {
+	return c.EnqueueContext(context.Background(), j)
+}
+
+// EnqueueContext inserts j into que_jobs. j.Type is required ([ErrMissingType]
+// otherwise, unwrapped); j.Args must be valid JSON or empty (stored as []);
+// a zero Priority means 100 and a zero RunAt means now(). On success j.ID,
+// j.Priority and j.RunAt hold what was stored.
+func (c *Client) EnqueueContext(ctx context.Context, j *Job) error {
+	if c.isClosed() {
+		return ErrClientClosed
+	}
+	return c.enqueue(ctx, c.pool, j)
+}
+
+// EnqueueInTx inserts j within tx. See [Client.EnqueueInTxContext].
+func (c *Client) EnqueueInTx(j *Job, tx *sql.Tx) error {
+	return c.EnqueueInTxContext(context.Background(), j, tx)
+}
+
+// EnqueueInTxContext inserts j within the caller's transaction tx, so the job
+// exists if and only if tx commits. tx may come from any *sql.DB on the same
+// database, with or without qg's prepared statements. The rules of
+// [Client.EnqueueContext] apply.
+func (c *Client) EnqueueInTxContext(ctx context.Context, j *Job, tx *sql.Tx) error {
+	if tx == nil {
+		return fmt.Errorf("qg: enqueue in tx: nil *sql.Tx")
+	}
+	return c.enqueue(ctx, tx, j)
+}
+
+func (c *Client) enqueue(ctx context.Context, q Queryer, j *Job) error {
+	if err := validateJob(j); err != nil {
+		return err
+	}
+	row := q.QueryRowContext(ctx, c.d.insertJob, c.d.insertArgs(j)...)
+	if err := row.Scan(&j.ID, &j.Priority, &j.RunAt); err != nil {
+		return fmt.Errorf("qg: enqueue %s job in queue %q: %w", j.Type, j.Queue, err)
+	}
+	return nil
+}
+
+// validateJob checks a job before any SQL runs.
+func validateJob(j *Job) error {
+	if j == nil {
+		return fmt.Errorf("qg: enqueue: nil job")
+	}
+	if j.Type == "" {
+		return ErrMissingType
+	}
+	if len(j.Args) > 0 && !json.Valid(j.Args) {
+		return fmt.Errorf("%w: %s job: %.64q", ErrInvalidArgs, j.Type, j.Args)
+	}
+	return nil
+}
+
+// jobArgs is the JSON text to store for j.Args: [] when empty.
+func jobArgs(j *Job) string {
+	if len(j.Args) == 0 {
+		return "[]"
+	}
+	return string(j.Args)
+}

@@ -1,0 +1,262 @@
+package qg
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v4"
+	"github.com/jackc/pgx/v4/stdlib"
+)
+
+// finishTimeout bounds each statement qg runs to finish or release a job.
+// A statement still running then is interrupted, which closes its
+// connection; the job's lock goes with it, so nothing is lost.
+const finishTimeout = 30 * time.Second
+
+// Job is one row of que_jobs. A Job returned by [Client.LockJob] holds the
+// job's session advisory lock on a connection of its own until [Job.Done].
+type Job struct {
+	// ID is the job's job_id, assigned by the database.
+	ID int64
+
+	// Queue is the queue's name. The empty string is Que's default queue.
+	Queue string
+
+	// Priority orders jobs: lower numbers run first. When enqueueing, zero
+	// means Que's default, 100.
+	Priority int16
+
+	// RunAt is when the job becomes runnable. When enqueueing, the zero time
+	// means now() on the database server.
+	RunAt time.Time
+
+	// Type is the job class: the key of a WorkMap in Go, the class name
+	// (for example "Billing::ChargeCard") for a Ruby worker. Required.
+	Type string
+
+	// Args is the job's arguments as JSON. When enqueueing, empty Args are
+	// stored as []. Jobs meant for Ruby workers must carry a JSON array:
+	// Ruby splats it into the job's run method.
+	Args []byte
+
+	// ErrorCount is the number of times the job has failed.
+	ErrorCount int32
+
+	// LastError is the message of the job's last failure, if any.
+	LastError sql.NullString
+
+	mu         sync.Mutex
+	client     *Client
+	d          *dialect
+	conn       *sql.Conn // the pinned connection holding the lock; nil for injected jobs
+	pgxConn    *pgx.Conn // the driver connection under conn, or an injected one
+	pid        uint32    // the server process holding the lock
+	tx         Txer      // the job's transaction, if one is open
+	injectedTx bool      // tx is the caller's (TestInjectJobTx): Done leaves it
+	ctx        context.Context
+	cancel     context.CancelFunc
+	deleted    bool // Delete ran (in the open transaction, if there is one)
+	errored    bool // Error ran
+	done       bool
+}
+
+// Conn returns the pgx connection that holds the job's lock.
+//
+// database/sql lets a driver connection be used only inside [sql.Conn.Raw];
+// qg hands it out anyway because the connection is pinned: it was taken out
+// of the pool by LockJob and stays exclusively this job's until [Job.Done],
+// so nothing else can use it concurrently. In return you must not use it
+// after Done (it may then serve another job or another part of your
+// program), nor at the same time as [Job.Tx] (both talk over this one
+// connection; use one after the other), nor close it, nor leave it in a
+// transaction you began on it yourself.
+func (j *Job) Conn() *pgx.Conn {
+	return j.pgxConn
+}
+
+// Tx returns the transaction the job's work runs in. A Worker begins it on
+// the job's pinned connection before calling the WorkFunc and commits it with
+// the job's deletion, so the work's writes and the job's removal commit
+// together or not at all. A job from a bare LockJob has no transaction: Tx
+// returns nil.
+func (j *Job) Tx() Txer {
+	return j.tx
+}
+
+// Context returns the job's context. It is done when the job's client is
+// closed, and (with the worker's settings) at the job's deadline or when a
+// shutdown gives up waiting. A WorkFunc passes it to the calls it makes.
+func (j *Job) Context() context.Context {
+	if j.ctx == nil {
+		return context.Background()
+	}
+	return j.ctx
+}
+
+// Delete finishes the job by removing it from que_jobs. It runs inside the
+// job's transaction when there is one (the removal then commits with it), and
+// on the locked connection otherwise. Calling it again does nothing.
+func (j *Job) Delete() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.deleted {
+		return nil
+	}
+	ctx, cancel := j.finishContext()
+	defer cancel()
+	if err := j.exec(ctx, j.d.deleteJob, j.d.keyArgs(j)...); err != nil {
+		return fmt.Errorf("qg: delete job %d: %w", j.ID, err)
+	}
+	j.deleted = true
+	return nil
+}
+
+// Error records a failure of the job: error_count grows by one, last_error
+// becomes msg and run_at moves to now() plus Que's backoff for the new count
+// (see [Backoff]). The job stays in que_jobs and runs again then.
+func (j *Job) Error(msg string) error {
+	return j.errorIn(Backoff(int(j.ErrorCount)+1), msg)
+}
+
+// errorIn records a failure with an explicit delay before the next run.
+func (j *Job) errorIn(delay time.Duration, msg string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	ctx, cancel := j.finishContext()
+	defer cancel()
+	args := append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
+	row, err := j.queryRow(ctx, j.d.failJob, args...)
+	if err != nil {
+		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
+	}
+	err = row.Scan(&j.ErrorCount, &j.RunAt)
+	if err != nil && !isNoRows(err) {
+		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
+	}
+	j.LastError = sql.NullString{String: cleanText(msg), Valid: true}
+	j.errored = true
+	return nil
+}
+
+// Done releases the job: it rolls back a transaction still open, unlocks the
+// job and gives the connection back to the pool. When the unlock cannot be
+// confirmed the connection is closed instead, so PostgreSQL drops the lock
+// with the session and no later job can inherit it. Call Done exactly once
+// for every job LockJob returned, after Delete or Error; calling it again does
+// nothing.
+func (j *Job) Done() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.done {
+		return
+	}
+	j.done = true
+	if j.tx != nil && !j.injectedTx {
+		_ = j.tx.Rollback() // a no-op error when already finished
+		j.tx = nil
+	}
+	if j.conn != nil {
+		j.release()
+	}
+	if j.cancel != nil {
+		j.cancel()
+	}
+	if j.client != nil {
+		j.client.untrack(j)
+	}
+}
+
+// ensureDialect gives a Job built by hand (for tests) the table's statements.
+func (j *Job) ensureDialect() {
+	if j.d == nil {
+		j.d = que0
+	}
+}
+
+// release unlocks the job and returns its connection to the pool, or closes
+// the connection when the unlock is not confirmed.
+func (j *Job) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	defer cancel()
+	var unlocked bool
+	err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked)
+	if err != nil || !unlocked {
+		discardConn(j.conn)
+	}
+	_ = j.conn.Close()
+}
+
+// discardConn closes the driver connection under conn, so database/sql drops
+// it instead of pooling it: PostgreSQL then ends the session and with it every
+// lock the session held.
+func discardConn(conn *sql.Conn) {
+	_ = conn.Raw(func(dc any) error {
+		if c, ok := dc.(*stdlib.Conn); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = c.Conn().Close(ctx)
+		}
+		return driver.ErrBadConn
+	})
+}
+
+// finishContext is the context of statements that finish a job: they must
+// run even when the job's own context has ended (a timeout is recorded as an
+// error), but not longer than finishTimeout.
+func (j *Job) finishContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), finishTimeout)
+}
+
+// exec runs a statement in the job's transaction, on its pinned connection,
+// or on an injected pgx connection, in that order of preference.
+func (j *Job) exec(ctx context.Context, query string, args ...any) error {
+	switch {
+	case j.tx != nil:
+		_, err := j.tx.ExecContext(ctx, query, args...)
+		return err
+	case j.conn != nil:
+		_, err := j.conn.ExecContext(ctx, query, args...)
+		return err
+	case j.pgxConn != nil:
+		_, err := j.pgxConn.Exec(ctx, query, args...)
+		return err
+	}
+	return errors.New("job has no connection (it was not locked by LockJob)")
+}
+
+// isNoRows reports whether err says a statement found no row, from either
+// database/sql or pgx.
+func isNoRows(err error) bool {
+	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows)
+}
+
+// rowScanner is what sql.Row and pgx.Row have in common.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// queryRow is exec for a statement that returns one row.
+func (j *Job) queryRow(ctx context.Context, query string, args ...any) (rowScanner, error) {
+	switch {
+	case j.tx != nil:
+		return j.tx.QueryRowContext(ctx, query, args...), nil
+	case j.conn != nil:
+		return j.conn.QueryRowContext(ctx, query, args...), nil
+	case j.pgxConn != nil:
+		return j.pgxConn.QueryRow(ctx, query, args...), nil
+	}
+	return nil, errors.New("job has no connection (it was not locked by LockJob)")
+}
+
+// cleanText makes msg storable in a text column: invalid UTF-8 becomes
+// U+FFFD and NUL bytes, which PostgreSQL text cannot hold, become U+FFFD too.
+func cleanText(msg string) string {
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	return strings.ReplaceAll(msg, "\x00", "\uFFFD")
+}

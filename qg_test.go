@@ -1,0 +1,199 @@
+package qg
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v4/stdlib"
+)
+
+// defaultTestURL is the server tests use when QG_TEST_DATABASE_URL is unset.
+const defaultTestURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// testURL is the URL of the database created for this test run.
+var testURL string
+
+// testDB is a pool on the database created for this test run.
+var testDB *sql.DB
+
+// TestMain creates a fresh database for the run, migrates it, runs the tests
+// and drops it.
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	admin := os.Getenv("QG_TEST_DATABASE_URL")
+	if admin == "" {
+		admin = defaultTestURL
+	}
+	name := fmt.Sprintf("qg_test_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	dbURL, drop, err := createTestDatabase(admin, name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "qg tests need PostgreSQL: %v\n\n"+
+			"Set QG_TEST_DATABASE_URL to a server where the user may create databases\n"+
+			"(default %s), or start a local one:\n"+
+			"  make test            (starts a local or Docker PostgreSQL, then runs the tests)\n"+
+			"  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
+			"  docker compose up --wait\n", err, defaultTestURL)
+		return 1
+	}
+	defer drop()
+	testURL = dbURL
+	testDB, err = sql.Open("pgx", dbURL)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer testDB.Close()
+	if err := Migrate(context.Background(), testDB); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// createTestDatabase creates database name on the server of adminURL and
+// returns its URL and a function that drops it.
+func createTestDatabase(adminURL, name string) (string, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admin, err := sql.Open("pgx", adminURL)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := admin.PingContext(ctx); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("cannot reach %s: %w", redact(adminURL), err)
+	}
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	drop := func() {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Close()
+	}
+	return u.String(), drop, nil
+}
+
+// redact hides a password in a URL for messages.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "the database URL"
+	}
+	return u.Redacted()
+}
+
+var queueUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
+
+// testQueue names a queue of the test's own, so tests never take each
+// other's jobs.
+func testQueue(t *testing.T) string {
+	return "test_" + strings.ToLower(queueUnsafe.ReplaceAllString(t.Name(), "_"))
+}
+
+// setup returns a Client on the test database and the test's queue, and
+// checks after the test that no advisory lock is left in the database.
+func setup(t *testing.T) (*Client, string) {
+	t.Helper()
+	c, err := NewClient2(testDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		assertNoLocks(t)
+	})
+	return c, testQueue(t)
+}
+
+// assertNoLocks fails the test when an advisory lock of the test database is
+// still held a few seconds after the test (sessions ended from the server
+// side take a moment to go).
+func assertNoLocks(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := countLocks(t)
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%d advisory locks left in the test database", n)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// countLocks counts advisory locks held in the test database.
+func countLocks(t *testing.T) int {
+	t.Helper()
+	var n int
+	err := testDB.QueryRow(`SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// enqueue inserts a job through the Client and fails the test on error.
+func enqueue(t *testing.T, c *Client, j *Job) *Job {
+	t.Helper()
+	if err := c.Enqueue(j); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// mustLock locks a job of queue and fails the test when none is there.
+func mustLock(t *testing.T, c *Client, queue string) *Job {
+	t.Helper()
+	j, err := c.LockJob(queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j == nil {
+		t.Fatalf("no job locked in queue %q", queue)
+	}
+	return j
+}
+
+// countJobs counts the rows of queue.
+func countJobs(t *testing.T, queue string) int {
+	t.Helper()
+	var n int
+	if err := testDB.QueryRow(`SELECT count(*) FROM que_jobs WHERE queue = $1`, queue).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// openDB opens a new pool on the test database, closed after the test.
+func openDB(t *testing.T, opts ...stdlib.OptionOpenDB) *sql.DB {
+	t.Helper()
+	cfg, err := pgxConfig(testURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg, opts...)
+	t.Cleanup(func() { db.Close() })
+	return db
+}

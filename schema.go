@@ -1,0 +1,85 @@
+package qg
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+)
+
+// Schema is schema.sql: the statements that create the Ruby Que 0.x que_jobs
+// table (Que schema version 3), exactly as Ruby Que 0.x creates it.
+//
+//go:embed schema.sql
+var Schema string
+
+// migrateLockKey is the two-int4 advisory lock Migrate holds while it looks
+// at and creates the table, so concurrent migrations never race. The two-int4
+// form (objsubid 2 in pg_locks) can never collide with a job's lock.
+var migrateLockKey = [2]int32{0x7167, 1} // 0x7167 is "qg"
+
+// Migrate makes sure que_jobs exists at Que schema version 3. It creates the
+// table when it is missing, leaves an existing version 3 table (for example
+// one Ruby Que created) untouched, and returns an error wrapping
+// [ErrSchemaVersion] for a table of another Que version. It is idempotent and
+// safe to run from several processes at once.
+func Migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("qg: migrate: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`,
+		migrateLockKey[0], migrateLockKey[1]); err != nil {
+		return fmt.Errorf("qg: migrate: take migration lock: %w", err)
+	}
+	err = checkTable(ctx, tx, que0)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrNoTable) {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, Schema); err != nil {
+		return fmt.Errorf("qg: migrate: create que_jobs: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("qg: migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// checkTable returns nil when que_jobs exists at the dialect's schema version,
+// and an error wrapping ErrNoTable or ErrSchemaVersion otherwise.
+func checkTable(ctx context.Context, q Queryer, d *dialect) error {
+	var exists bool
+	var version sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT to_regclass('que_jobs') IS NOT NULL,
+  obj_description(to_regclass('que_jobs'), 'pg_class')`).Scan(&exists, &version)
+	if err != nil {
+		return fmt.Errorf("qg: check que_jobs: %w", err)
+	}
+	if !exists {
+		return ErrNoTable
+	}
+	if version.String != d.version {
+		return fmt.Errorf("%w: que_jobs is at Que schema version %s; qg works version %s (Ruby Que 0.x)",
+			ErrSchemaVersion, describeVersion(version), d.version)
+	}
+	return nil
+}
+
+// describeVersion names a que_jobs table comment for an error message.
+func describeVersion(v sql.NullString) string {
+	switch {
+	case !v.Valid || v.String == "":
+		return "unknown (the table has no version comment)"
+	case v.String == "4" || v.String == "5" || v.String == "6":
+		return v.String + " (Ruby Que 1.x)"
+	case v.String == "7":
+		return v.String + " (Ruby Que 2.x)"
+	default:
+		return fmt.Sprintf("%q", v.String)
+	}
+}

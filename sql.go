@@ -1,0 +1,149 @@
+package qg
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jackc/pgx/v4"
+)
+
+// dialect is the seam between qg and one generation of Que's jobs table. Every
+// statement that names a column of que_jobs lives in a dialect value, together
+// with the two functions that know the table's key and row shape. A later
+// table generation (Que 2.x, schema version 7) gets a value of its own; the
+// Client, Job, Worker and WorkerPool never change for it.
+type dialect struct {
+	version   string // the table comment Que uses as its schema version
+	lockJob   string // walk one queue and lock the first runnable free job
+	jobExists string // is the locked job still there (a fresh snapshot)
+	unlockJob string // release a job's session lock
+	deleteJob string // finish a job by removing it
+	failJob   string // record a failure and move run_at by a delay in seconds
+	insertJob string // enqueue one job
+	stats     string // per queue and class counts, with the jobs being worked
+
+	// keyArgs gives the job's full primary key, in the order the statements
+	// above take it ($1...).
+	keyArgs func(j *Job) []any
+	// insertArgs gives insertJob's parameters for a validated job.
+	insertArgs func(j *Job) []any
+	// scanJob reads one row of lockJob into j.
+	scanJob func(row *sql.Row, j *Job) error
+}
+
+// que0 is the Ruby Que 0.x table, schema version 3. Its only index is the
+// primary key (queue, priority, run_at, job_id), so every statement on one job
+// names the whole key.
+var que0 = &dialect{
+	version: "3",
+
+	// A recursive CTE walks the queue in key order, one row per step, and
+	// tries the session advisory lock of each job until one is granted. The
+	// outer LIMIT stops the walk at the first lock taken, and try-lock never
+	// waits on a job another session is working.
+	lockJob: `WITH RECURSIVE walk AS (
+  SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
+  FROM (
+    SELECT j FROM que_jobs AS j
+    WHERE queue = $1::text AND run_at <= now()
+    ORDER BY priority, run_at, job_id
+    LIMIT 1
+  ) AS first_job
+  UNION ALL (
+    SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
+    FROM (
+      SELECT (
+        SELECT j FROM que_jobs AS j
+        WHERE queue = $1::text AND run_at <= now()
+          AND (priority, run_at, job_id) > (walk.priority, walk.run_at, walk.job_id)
+        ORDER BY priority, run_at, job_id
+        LIMIT 1
+      ) AS j
+      FROM walk
+      WHERE walk.job_id IS NOT NULL AND NOT walk.locked
+      LIMIT 1
+    ) AS next_job
+  )
+)
+SELECT queue, priority, run_at, job_id, job_class, args, error_count, last_error
+FROM walk
+WHERE locked
+LIMIT 1`,
+
+	jobExists: `SELECT EXISTS (SELECT 1 FROM que_jobs
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4)`,
+
+	unlockJob: `SELECT pg_advisory_unlock($1)`,
+
+	deleteJob: `DELETE FROM que_jobs
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4`,
+
+	failJob: `UPDATE que_jobs
+SET error_count = error_count + 1,
+    run_at = now() + make_interval(secs => $5::double precision),
+    last_error = $6::text
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4
+RETURNING error_count, run_at`,
+
+	insertJob: `INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
+VALUES ($1::text, coalesce($2::smallint, 100), coalesce($3::timestamptz, now()), $4::text, $5::json)
+RETURNING job_id, priority, run_at`,
+
+	// pg_locks is cluster-wide: only granted one-bigint advisory locks
+	// (objsubid 1) of this database are job locks.
+	stats: `SELECT queue, job_class,
+  count(*) AS count,
+  count(locks.job_id) AS count_working,
+  count(*) FILTER (WHERE error_count > 0) AS count_errored,
+  max(error_count) AS highest_error_count,
+  min(run_at) AS oldest_run_at
+FROM que_jobs
+LEFT JOIN (
+  SELECT (classid::bigint << 32) + objid::bigint AS job_id
+  FROM pg_locks
+  WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+) AS locks USING (job_id)
+GROUP BY queue, job_class
+ORDER BY queue, job_class`,
+
+	keyArgs: func(j *Job) []any {
+		return []any{j.Queue, j.Priority, j.RunAt, j.ID}
+	},
+	insertArgs: func(j *Job) []any {
+		var priority, runAt any // NULL: the column's default
+		if j.Priority != 0 {
+			priority = j.Priority
+		}
+		if !j.RunAt.IsZero() {
+			runAt = j.RunAt
+		}
+		return []any{j.Queue, priority, runAt, j.Type, jobArgs(j)}
+	},
+	scanJob: func(row *sql.Row, j *Job) error {
+		return row.Scan(&j.Queue, &j.Priority, &j.RunAt, &j.ID, &j.Type,
+			&j.Args, &j.ErrorCount, &j.LastError)
+	},
+}
+
+// statements lists every statement of the dialect, for PrepareStatements.
+func (d *dialect) statements() []string {
+	return []string{d.lockJob, d.jobExists, d.unlockJob, d.deleteJob,
+		d.failJob, d.insertJob, d.stats}
+}
+
+// PrepareStatements prepares qg's statements on conn, for use in a pool's
+// after-connect hook (stdlib.OptionAfterConnect). It is an optimisation, never
+// a requirement: each statement is prepared under its own SQL text as name, so
+// qg sends the same text on every connection and pgx uses the prepared
+// statement where there is one and its statement cache elsewhere.
+func PrepareStatements(conn *pgx.Conn) error {
+	ctx := context.Background()
+	for _, stmt := range que0.statements() {
+		if _, err := conn.Prepare(ctx, stmt, stmt); err != nil {
+			return fmt.Errorf("qg: prepare statements: %w", err)
+		}
+	}
+	return nil
+}
