@@ -197,3 +197,14 @@ func openDB(t *testing.T, opts ...stdlib.OptionOpenDB) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// testServerURL is the test server's URL for database name.
+func testServerURL(t *testing.T, name string) string {
+	t.Helper()
+	u, err := url.Parse(testURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}

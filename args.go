@@ -1,0 +1,68 @@
+package qg
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ErrArgsNotArray is wrapped by [Job.DecodeArgs] when the job's args are
+// not a JSON array (Ruby Que always writes an array).
+var ErrArgsNotArray = errors.New("qg: job args are not a JSON array")
+
+// DecodeArgs decodes the job's args, a JSON array as Ruby Que writes it, one
+// element into each of dst in order, like a Ruby job's run(*args). Numbers
+// decoded into an interface value become [json.Number], so integers beyond
+// 2^53 (which Ruby writes exactly) keep every digit. Fewer elements than dst
+// leave the rest untouched; more elements than dst are an error, as a wrong
+// number of arguments is in Ruby. A nil dst skips its element.
+func (j *Job) DecodeArgs(dst ...any) error {
+	elems, err := splitArgs(j.Args)
+	if err != nil {
+		return fmt.Errorf("qg: decode args of job %d: %w", j.ID, err)
+	}
+	if len(elems) > len(dst) {
+		return fmt.Errorf("qg: decode args of job %d: %d args, want at most %d", j.ID, len(elems), len(dst))
+	}
+	for i, raw := range elems {
+		if dst[i] == nil {
+			continue
+		}
+		if err := decodeNumber(raw, dst[i]); err != nil {
+			return fmt.Errorf("qg: decode arg %d of job %d: %w", i, j.ID, err)
+		}
+	}
+	return nil
+}
+
+// splitArgs splits a JSON array into its raw elements. Empty args are an
+// empty array.
+func splitArgs(args []byte) ([]json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(args)
+	if len(trimmed) == 0 {
+		return nil, nil
+	}
+	if trimmed[0] != '[' {
+		return nil, fmt.Errorf("%w: %.40q", ErrArgsNotArray, trimmed)
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(trimmed, &elems); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgs, err)
+	}
+	return elems, nil
+}
+
+// decodeNumber unmarshals raw into dst with json.Number for numbers.
+func decodeNumber(raw json.RawMessage, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("trailing data after JSON value")
+	}
+	return nil
+}
