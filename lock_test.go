@@ -1,7 +1,6 @@
 package qg
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -133,48 +132,5 @@ func TestTwoClientsOnTwoPoolsNeverShareAJob(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Fatalf("locked %d jobs, want %d", len(seen), n)
-	}
-}
-
-func TestRecheckSkipsJobDeletedAfterWalk(t *testing.T) {
-	c, q := setup(t)
-	gone := enqueue(t, c, &Job{Queue: q, Type: "gone", Priority: 1})
-	kept := enqueue(t, c, &Job{Queue: q, Type: "kept", Priority: 2})
-	// Simulate the race: another session deleted "gone" after our walk's
-	// snapshot. A repeatable-read transaction whose snapshot predates the
-	// delete plays the walk.
-	ctx := context.Background()
-	conn, err := testDB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	j := &Job{d: que0}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
-		t.Fatal(err)
-	}
-	if err := que0.scanJob(tx.QueryRow(`SELECT queue, priority, run_at, job_id, job_class, args, error_count, last_error FROM que_jobs WHERE job_id = $1`, gone.ID), j); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := testDB.Exec(`DELETE FROM que_jobs WHERE job_id = $1`, gone.ID); err != nil {
-		t.Fatal(err)
-	}
-	var stillSeen bool
-	if err := tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM que_jobs WHERE job_id = $1)`, gone.ID).Scan(&stillSeen); err != nil {
-		t.Fatal(err)
-	}
-	_ = tx.Rollback()
-	if !stillSeen {
-		t.Fatal("the old snapshot should still see the deleted job")
-	}
-	// The existence check runs with a fresh snapshot, so LockJob moves on.
-	got := mustLock(t, c, q)
-	defer got.Done()
-	if got.ID != kept.ID {
-		t.Fatalf("locked job %d, want %d", got.ID, kept.ID)
 	}
 }
