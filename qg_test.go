@@ -47,6 +47,8 @@ func runTests(m *testing.M) int {
 	}
 	defer drop()
 	testURL = dbURL
+	// The runnable examples open DATABASE_URL, as a program would.
+	os.Setenv("DATABASE_URL", dbURL)
 	testDB, err = sql.Open("pgx", dbURL)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

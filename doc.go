@@ -1,0 +1,65 @@
+// Package qg runs background jobs out of PostgreSQL, in the que_jobs table
+// of Ruby's Que 0.x, so Go and Ruby programs can enqueue and work the same
+// jobs.
+//
+// # Opening the pool
+//
+// qg works on a database/sql pool opened with the pgx stdlib driver:
+//
+//	db, err := sql.Open("pgx", "postgres://user@host/db")  // import _ "github.com/jackc/pgx/v4/stdlib"
+//	if err := qg.Migrate(ctx, db); err != nil { ... }      // creates que_jobs if missing
+//	c, err := qg.NewClient2(db)
+//
+// [PrepareStatements] may be used in a stdlib.OptionAfterConnect hook; it is
+// an optimisation only, and every statement works on unprepared connections
+// too (an application's own pool used with [Client.EnqueueInTx] included).
+//
+// # Locking and the pinned connection
+//
+// [Client.LockJob] walks a queue's runnable jobs in (priority, run_at, job_id)
+// order with one recursive query and takes the first job whose session
+// advisory lock is free, then checks with a fresh snapshot that the job was
+// not finished in the meantime. A session lock lives on its connection, not
+// in a transaction, so the *sql.Conn that took it is taken out of the pool
+// and pinned to the Job until [Job.Done]. Done unlocks and gives the
+// connection back; when the unlock cannot be confirmed it closes the
+// connection instead, because a lock left on a pooled connection would let
+// that connection lock the same job again (advisory locks are re-entrant).
+// If a worker process dies, PostgreSQL ends its session and the lock goes
+// with it: the job is simply found again by another worker. Nothing is lost.
+//
+// A [Worker] begins the job's transaction ([Job.Tx]) on the same pinned
+// connection and deletes the job inside it, so the work's own writes and the
+// job's removal commit together or not at all. A WorkFunc error rolls the
+// transaction back, and [Job.Error] records the failure afterwards (Que's
+// backoff, see [Backoff]). A job in flight therefore uses exactly one
+// connection: a pool of N workers needs N connections of the *sql.DB
+// (SetMaxOpenConns at least N plus what the rest of the program uses).
+//
+// [Job.Conn] hands out the pgx connection under the pinned *sql.Conn. It is
+// safe to use while the job is being worked, because nothing else can use the
+// pinned connection until Done; do not use it after Done, nor at the same
+// time as Job.Tx.
+//
+// # Ruby and Go on one table
+//
+// The table is Que 0.x's, schema version 3 (the table comment '3');
+// [NewClient2] refuses a table of another Que version with a clear error.
+// Ruby Que writes args as a JSON array and splats it into run(*args), and
+// job_class is a Ruby class name such as "Billing::ChargeCard": a Go job
+// meant for a Ruby worker must carry an array and a class name Ruby knows.
+// Ruby writes integers beyond 2^53 exactly; [Job.DecodeArgs] decodes numbers
+// as json.Number so none is rounded. Both sides skip jobs the other has
+// locked, use the same backoff, and keep failed jobs in the table.
+//
+// # Enqueueing inside your own transaction
+//
+// [Client.EnqueueInTx] inserts the job with the application's *sql.Tx, so
+// the job exists if and only if the application's writes commit.
+//
+// # Testing a WorkFunc
+//
+// [TestInjectJobTx] and [TestInjectJobConn] give a hand-built Job a
+// transaction or connection of the test's own, so a WorkFunc can be called
+// directly and its writes inspected and rolled back.
+package qg
