@@ -1,0 +1,44 @@
+# qg — make targets. `make` alone lists them.
+
+SHELL := bash
+.DEFAULT_GOAL := help
+
+DEFAULT_DATABASE_URL := postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+# The server the tests create their database on, and the one the example uses.
+TEST_DATABASE_URL := $(or $(QG_TEST_DATABASE_URL),$(DEFAULT_DATABASE_URL))
+EXAMPLE_DATABASE_URL := $(or $(QG_DATABASE_URL),$(DEFAULT_DATABASE_URL))
+
+GO ?= go
+FUZZTIME ?= 10s
+# Extra go test flags for `make test`, e.g. TESTFLAGS=-v or TESTFLAGS='-run TestLock'.
+TESTFLAGS ?=
+
+.PHONY: help test example bench fuzz db db-example vet
+
+help: ## list the targets
+	@echo 'qg — targets (PostgreSQL is started when needed: see scripts/ensure-postgres.sh)'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  make %-9s %s\n", $$1, $$2}'
+	@echo 'env: QG_TEST_DATABASE_URL (tests), QG_DATABASE_URL (example); default $(DEFAULT_DATABASE_URL)'
+
+db: ## make sure PostgreSQL is reachable at QG_TEST_DATABASE_URL (start it if need be)
+	@scripts/ensure-postgres.sh '$(TEST_DATABASE_URL)'
+
+db-example:
+	@scripts/ensure-postgres.sh '$(EXAMPLE_DATABASE_URL)'
+
+test: db ## run the whole test suite (go test -race)
+	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+
+example: db-example ## run ./example end to end against QG_DATABASE_URL
+	$(GO) run ./example
+
+bench: db ## run every benchmark once (-benchtime=1x), so they never rot
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
+
+fuzz: db ## run each fuzz target for FUZZTIME (default 10s)
+	@FUZZTIME='$(FUZZTIME)' scripts/fuzz.sh
+
+vet: ## gofmt -l (must print nothing) and go vet
+	@out="$$(gofmt -l .)"; if [[ -n "$$out" ]]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
