@@ -20,6 +20,8 @@ type Client struct {
 	ctx    context.Context // parent of every job's context; ends with Close
 	cancel context.CancelFunc
 
+	wakeups wakeups // wakes idle workers of a queue
+
 	mu         sync.Mutex
 	closed     bool
 	locked     map[*Job]struct{} // jobs locked and not yet Done

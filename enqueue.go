@@ -20,7 +20,11 @@ func (c *Client) EnqueueContext(ctx context.Context, j *Job) error {
 	if c.isClosed() {
 		return ErrClientClosed
 	}
-	return c.enqueue(ctx, c.pool, j)
+	if err := c.enqueue(ctx, c.pool, j); err != nil {
+		return err
+	}
+	c.wakeups.wake(j.Queue)
+	return nil
 }
 
 // EnqueueInTx inserts j within tx. See [Client.EnqueueInTxContext].

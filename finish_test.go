@@ -153,9 +153,11 @@ func TestBeginFailureLeaksNothing(t *testing.T) {
 	if inUse := db.Stats().InUse; inUse != 0 {
 		t.Fatalf("%d connections still in use", inUse)
 	}
-	// The job is still there and can be taken again.
-	again := mustLock(t, wc, q)
-	again.Done()
+	// The failure was recorded from a fresh connection, with backoff.
+	count, msg, delay, found := jobRow(t, j.ID)
+	if !found || count != 1 || msg == "" || delay < 2 {
+		t.Fatalf("found %v count %d delay %.1f msg %q", found, count, delay, msg)
+	}
 }
 
 func TestTerminatedSessionGivesJobToNextWorker(t *testing.T) {

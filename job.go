@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v4"
@@ -61,8 +62,9 @@ type Job struct {
 	injectedTx bool      // tx is the caller's (TestInjectJobTx): Done leaves it
 	ctx        context.Context
 	cancel     context.CancelFunc
-	deleted    bool // Delete ran (in the open transaction, if there is one)
-	errored    bool // Error ran
+	abandoned  atomic.Bool // a shutdown released the job mid-run
+	deleted    bool        // Delete ran (in the open transaction, if there is one)
+	errored    bool        // Error ran
 	done       bool
 }
 

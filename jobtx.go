@@ -61,6 +61,7 @@ func (j *Job) commit() error {
 // job runs again elsewhere. The Job's own goroutine still calls Done, which
 // finds the connection broken and discards it.
 func (j *Job) abandon() {
+	j.abandoned.Store(true)
 	if j.cancel != nil {
 		j.cancel()
 	}

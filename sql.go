@@ -20,6 +20,7 @@ type dialect struct {
 	unlockJob string // release a job's session lock
 	deleteJob string // finish a job by removing it
 	failJob   string // record a failure and move run_at by a delay in seconds
+	buryJob   string // give a job up: move it to a dead-letter queue
 	insertJob string // enqueue one job
 	stats     string // per queue and class counts, with the jobs being worked
 
@@ -86,6 +87,10 @@ SET error_count = error_count + 1,
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4
 RETURNING error_count, run_at`,
 
+	buryJob: `UPDATE que_jobs
+SET queue = $5::text, error_count = error_count + 1, last_error = $6::text
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4`,
+
 	insertJob: `INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
 VALUES ($1::text, coalesce($2::smallint, 100), coalesce($3::timestamptz, now()), $4::text, $5::json)
 RETURNING job_id, priority, run_at`,
@@ -130,7 +135,7 @@ ORDER BY queue, job_class`,
 // statements lists every statement of the dialect, for PrepareStatements.
 func (d *dialect) statements() []string {
 	return []string{d.lockJob, d.jobExists, d.unlockJob, d.deleteJob,
-		d.failJob, d.insertJob, d.stats}
+		d.failJob, d.buryJob, d.insertJob, d.stats}
 }
 
 // PrepareStatements prepares qg's statements on conn, for use in a pool's

@@ -2,8 +2,7 @@ package qg
 
 import (
 	"context"
-	"fmt"
-	"runtime/debug"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -11,7 +10,8 @@ import (
 // WorkFunc works one job. Returning nil finishes the job: a Worker deletes
 // it in the job's transaction ([Job.Tx]) and commits. Returning an error
 // rolls that transaction back and records the error with [Job.Error]; the
-// job runs again after its backoff. A panic counts as an error.
+// job runs again after its backoff. A panic counts as an error. [RetryIn],
+// [RetryAt] and [GiveUp] wrap an error to choose what happens next.
 type WorkFunc func(j *Job) error
 
 // WorkMap routes job types (que_jobs.job_class) to the WorkFuncs that work
@@ -21,14 +21,18 @@ type WorkMap map[string]WorkFunc
 // Worker locks and works the jobs of one queue, one at a time.
 type Worker struct {
 	// Interval is how long the Worker sleeps when it found no job. It looks
-	// again at once after working one. NewWorker sets it from the
-	// QUE_WAKE_INTERVAL environment variable (seconds, "1" or "0.5"), or to
-	// 5 seconds. A zero or negative Interval is taken as 5 seconds.
+	// again at once after working one, and when its Client enqueues into its
+	// queue. NewWorker sets it from the QUE_WAKE_INTERVAL environment
+	// variable (seconds, "1" or "0.5"), or to 5 seconds. A zero or negative
+	// Interval is taken as 5 seconds.
 	Interval time.Duration
 
 	// Queue is the queue worked. NewWorker sets it from the QUE_QUEUE
 	// environment variable; unset, it is Que's default queue "".
 	Queue string
+
+	// WorkerConfig holds the timeout, retry, hook and logging settings.
+	WorkerConfig
 
 	c *Client
 	m WorkMap
@@ -63,10 +67,11 @@ func (w *Worker) Work() {
 	}
 	defer close(w.stopped)
 	for !w.isStopping() {
+		wake := w.c.wakeups.channel(w.Queue)
 		if w.WorkOne() {
 			continue
 		}
-		w.sleep()
+		w.sleep(wake)
 	}
 }
 
@@ -81,8 +86,8 @@ func (w *Worker) start() bool {
 	return true
 }
 
-// sleep waits Interval, or less when shutdown begins.
-func (w *Worker) sleep() {
+// sleep waits Interval, or less when woken or when shutdown begins.
+func (w *Worker) sleep(wake <-chan struct{}) {
 	interval := w.Interval
 	if interval <= 0 {
 		interval = defaultInterval
@@ -91,6 +96,7 @@ func (w *Worker) sleep() {
 	defer t.Stop()
 	select {
 	case <-w.stopping:
+	case <-wake:
 	case <-t.C:
 	}
 }
@@ -108,7 +114,11 @@ func (w *Worker) isStopping() bool {
 // whether it worked a job; false means none was runnable or locking failed.
 func (w *Worker) WorkOne() (didWork bool) {
 	j, err := w.c.LockJob(w.Queue)
-	if err != nil || j == nil {
+	if err != nil {
+		w.log(slog.LevelError, "qg: lock job", slog.String("queue", w.Queue), slog.Any("error", err))
+		return false
+	}
+	if j == nil {
 		return false
 	}
 	defer j.Done()
@@ -127,37 +137,11 @@ func (w *Worker) setCurrent(j *Job) {
 	w.mu.Unlock()
 }
 
-// work runs j's WorkFunc in j's transaction and finishes j: deleted with the
-// work's writes on success, its error recorded otherwise.
-func (w *Worker) work(j *Job) {
-	wf, ok := w.m[j.Type]
-	if !ok {
-		_ = j.Error(fmt.Sprintf("qg: unknown job type %q: no WorkFunc in the WorkMap", j.Type))
-		return
+// log writes a record when the Worker has a Logger.
+func (w *Worker) log(level slog.Level, msg string, attrs ...any) {
+	if w.Logger != nil {
+		w.Logger.Log(context.Background(), level, msg, attrs...)
 	}
-	if err := j.begin(); err != nil {
-		_ = j.Error(err.Error())
-		return
-	}
-	if err := callWorkFunc(wf, j); err != nil {
-		j.rollback()
-		_ = j.Error(err.Error())
-		return
-	}
-	if err := j.commit(); err != nil {
-		_ = j.Error(err.Error())
-	}
-}
-
-// callWorkFunc runs wf, turning a panic into an error that carries the
-// panic's value and the whole stack.
-func callWorkFunc(wf WorkFunc, j *Job) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("qg: job panicked: %v\n\n%s", r, debug.Stack())
-		}
-	}()
-	return wf(j)
 }
 
 // Shutdown stops the Worker: the job being worked finishes, then Work
@@ -170,9 +154,10 @@ func (w *Worker) Shutdown() {
 // ShutdownContext stops the Worker. It stops locking jobs at once and waits
 // for the running job to finish. When ctx ends first, it escalates: the
 // job's context is cancelled and its session is ended on the server, so its
-// lock goes away and the job runs again elsewhere; it then returns
-// ctx.Err(). It returns nil at once on a Worker that never started, and is
-// safe to call more than once.
+// lock goes away and the job runs again elsewhere, unchanged; it then
+// returns ctx.Err() without waiting for the WorkFunc to return. It returns
+// nil at once on a Worker that never started, and is safe to call more than
+// once.
 func (w *Worker) ShutdownContext(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.shutDown {
@@ -200,6 +185,7 @@ func (w *Worker) escalate() {
 	j := w.current
 	w.mu.Unlock()
 	if j != nil {
+		w.log(slog.LevelWarn, "qg: shutdown deadline passed, releasing running job", jobAttrs(j)...)
 		j.abandon()
 	}
 }

@@ -1,0 +1,81 @@
+package qg
+
+import (
+	"log/slog"
+	"time"
+)
+
+// WorkerConfig holds the settings a [Worker] and a [WorkerPool] share. It is
+// embedded in both, so its fields are set directly (w.JobTimeout = ...). The
+// zero value is Que's behaviour: no timeout, Que's backoff, retry forever,
+// no hooks, silent.
+type WorkerConfig struct {
+	// JobTimeout bounds each job: its context ([Job.Context]) ends then,
+	// and a job still running is recorded as failed with an error that says
+	// it overran. Zero means no timeout.
+	JobTimeout time.Duration
+
+	// Backoff gives the delay before a failed job runs again, from its new
+	// error count. Nil means Que's formula, [Backoff].
+	Backoff func(errorCount int) time.Duration
+
+	// MaxErrors, when positive, gives a job up once its error count
+	// reaches it. A given-up job is not deleted: it moves, with its last
+	// error, to the queue [DeadQueue] names, where no worker takes it
+	// unless told to. Zero means retry forever, as Que 0.x does.
+	MaxErrors int
+
+	// Hooks are called on a job's lifecycle events.
+	Hooks Hooks
+
+	// Logger receives structured records of job failures, given-up jobs
+	// and worker errors (at Debug, each job worked). Nil means silent.
+	Logger *slog.Logger
+}
+
+// Hooks are called by a Worker on each job's lifecycle events, from the
+// worker's goroutine; keep them quick. A nil hook is skipped. Use them to
+// feed metrics and alerts.
+type Hooks struct {
+	// Locked is called when a job is locked, before it is worked.
+	Locked func(JobEvent)
+	// Worked is called when a job's work committed and the job is gone.
+	Worked func(JobEvent)
+	// Failed is called when a failure was recorded and the job will run
+	// again.
+	Failed func(JobEvent)
+	// Panicked is called when a WorkFunc panicked, before Failed or GivenUp.
+	Panicked func(JobEvent)
+	// UnknownType is called when no WorkFunc handles the job's type, before
+	// Failed or GivenUp.
+	UnknownType func(JobEvent)
+	// GivenUp is called when a job was given up (see
+	// WorkerConfig.MaxErrors and GiveUp).
+	GivenUp func(JobEvent)
+}
+
+// JobEvent is what a hook is told.
+type JobEvent struct {
+	Job      *Job          // the job; do not keep it past the hook
+	Duration time.Duration // how long the WorkFunc ran (zero for Locked)
+	Err      error         // the failure, for Failed, Panicked, UnknownType, GivenUp
+	Panic    any           // the value a WorkFunc panicked with
+	Stack    []byte        // the stack of that panic
+}
+
+// call runs hook when it is set.
+func call(hook func(JobEvent), e JobEvent) {
+	if hook != nil {
+		hook(e)
+	}
+}
+
+// jobAttrs are the log attributes of a job.
+func jobAttrs(j *Job) []any {
+	return []any{
+		slog.Int64("job_id", j.ID),
+		slog.String("job_class", j.Type),
+		slog.String("queue", j.Queue),
+		slog.Int("error_count", int(j.ErrorCount)),
+	}
+}

@@ -1,0 +1,79 @@
+package qg
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// recordFailure records a failure on the job's pinned connection. When that
+// connection is broken (its session was ended, or a deadline interrupted a
+// statement on it), the session and its lock are gone already: the
+// connection is released and the failure is recorded from a fresh
+// connection, provided no other worker has locked the job since. Without
+// this, a job that always breaks its connection would rerun at once, forever,
+// without backoff.
+func (j *Job) recordFailure(delay time.Duration, msg string) error {
+	err := j.errorIn(delay, msg)
+	if err == nil || j.client == nil {
+		return err
+	}
+	j.Done()
+	args := append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
+	return j.client.execIfFree(j, j.d.failJob, args...)
+}
+
+// bury gives the job up: it moves to its dead-letter queue (DeadQueue) with
+// its error count raised and its last error, where no worker takes it.
+func (j *Job) bury(msg string) error {
+	dead := DeadQueue(j.Queue)
+	args := append(j.d.keyArgs(j), dead, cleanText(msg))
+	j.mu.Lock()
+	ctx, cancel := j.finishContext()
+	err := j.exec(ctx, j.d.buryJob, args...)
+	cancel()
+	j.mu.Unlock()
+	if err != nil && j.client != nil {
+		j.Done()
+		err = j.client.execIfFree(j, j.d.buryJob, args...)
+	}
+	if err != nil {
+		return fmt.Errorf("qg: give up job %d: %w", j.ID, err)
+	}
+	j.Queue = dead
+	j.ErrorCount++
+	return nil
+}
+
+// execIfFree runs a statement on job j from a pool connection, inside a
+// transaction that first takes j's lock at transaction level: it runs only
+// if no session holds the job's lock, and the lock ends with the
+// transaction, so nothing can leak.
+func (c *Client) execIfFree(j *Job, query string, args ...any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	defer cancel()
+	tx, err := c.pool.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("qg: job %d: begin: %w", j.ID, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var free bool
+	if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, j.ID).Scan(&free); err != nil {
+		return fmt.Errorf("qg: job %d: lock: %w", j.ID, err)
+	}
+	if !free {
+		return nil // another worker has it now; it records its own outcome
+	}
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("qg: job %d: %w", j.ID, err)
+	}
+	return tx.Commit()
+}
+
+// setDeadline gives the job's context a deadline d from now and returns the
+// function that releases its timer.
+func (j *Job) setDeadline(d time.Duration) context.CancelFunc {
+	ctx, cancel := context.WithTimeout(j.Context(), d)
+	j.ctx = ctx
+	return cancel
+}

@@ -1,0 +1,122 @@
+package qg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+)
+
+// ErrUnknownType is wrapped in the error a Worker records for a job whose
+// type has no WorkFunc in its WorkMap.
+var ErrUnknownType = errors.New("qg: unknown job type")
+
+// PanicError is the error a Worker records for a WorkFunc that panicked.
+type PanicError struct {
+	Value any    // what the WorkFunc panicked with
+	Stack []byte // the goroutine's whole stack at the panic
+}
+
+// Error gives the panic's value and the whole stack.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("qg: job panicked: %v\n\n%s", e.Value, e.Stack)
+}
+
+// work runs j's WorkFunc and finishes j: deleted with the work's writes on
+// success, its failure recorded otherwise.
+func (w *Worker) work(j *Job) {
+	call(w.Hooks.Locked, JobEvent{Job: j})
+	wf, ok := w.m[j.Type]
+	if !ok {
+		err := fmt.Errorf("%w %q: no WorkFunc in the WorkMap", ErrUnknownType, j.Type)
+		call(w.Hooks.UnknownType, JobEvent{Job: j, Err: err})
+		w.fail(j, 0, err)
+		return
+	}
+	start := time.Now()
+	err := w.run(wf, j)
+	d := time.Since(start)
+	if err == nil {
+		w.log(slog.LevelDebug, "qg: job worked", append(jobAttrs(j), slog.Duration("duration", d))...)
+		call(w.Hooks.Worked, JobEvent{Job: j, Duration: d})
+		return
+	}
+	if j.abandoned.Load() {
+		return // a shutdown released it: it runs again elsewhere, unchanged
+	}
+	w.fail(j, d, err)
+}
+
+// run calls wf in j's transaction under the job's deadline and commits.
+func (w *Worker) run(wf WorkFunc, j *Job) error {
+	if err := j.begin(); err != nil {
+		return err
+	}
+	if w.JobTimeout > 0 {
+		stop := j.setDeadline(w.JobTimeout)
+		defer stop()
+	}
+	err := callWorkFunc(wf, j)
+	if w.JobTimeout > 0 && errors.Is(j.Context().Err(), context.DeadlineExceeded) {
+		err = timeoutError(w.JobTimeout, err)
+	}
+	if err != nil {
+		j.rollback()
+		return err
+	}
+	return j.commit()
+}
+
+// callWorkFunc runs wf, turning a panic into a *PanicError.
+func callWorkFunc(wf WorkFunc, j *Job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return wf(j)
+}
+
+// fail records a failed run of j: a retry after the backoff (or the time a
+// control error chose), or the job given up.
+func (w *Worker) fail(j *Job, d time.Duration, err error) {
+	var p *PanicError
+	if errors.As(err, &p) {
+		call(w.Hooks.Panicked, JobEvent{Job: j, Duration: d, Err: err, Panic: p.Value, Stack: p.Stack})
+	}
+	msg := errorText(err)
+	if asGiveUp(err) || (w.MaxErrors > 0 && int(j.ErrorCount)+1 >= w.MaxErrors) {
+		w.giveUp(j, d, err, msg)
+		return
+	}
+	delay := w.backoff(int(j.ErrorCount) + 1)
+	if r, ok := asRetry(err); ok {
+		delay = r.after()
+	}
+	if rerr := j.recordFailure(delay, msg); rerr != nil {
+		w.log(slog.LevelError, "qg: record job failure", append(jobAttrs(j), slog.Any("error", rerr))...)
+	}
+	w.log(slog.LevelWarn, "qg: job failed", append(jobAttrs(j), slog.Duration("duration", d), slog.Any("error", err))...)
+	call(w.Hooks.Failed, JobEvent{Job: j, Duration: d, Err: err})
+}
+
+// giveUp moves j to its dead-letter queue with its last error.
+func (w *Worker) giveUp(j *Job, d time.Duration, err error, msg string) {
+	if rerr := j.bury(msg); rerr != nil {
+		w.log(slog.LevelError, "qg: give up job", append(jobAttrs(j), slog.Any("error", rerr))...)
+		return
+	}
+	w.log(slog.LevelError, "qg: job given up", append(jobAttrs(j), slog.Duration("duration", d),
+		slog.String("dead_queue", j.Queue), slog.Any("error", err))...)
+	call(w.Hooks.GivenUp, JobEvent{Job: j, Duration: d, Err: err})
+}
+
+// backoff is the configured retry delay for a new error count.
+func (w *Worker) backoff(errorCount int) time.Duration {
+	if w.Backoff != nil {
+		return max(w.Backoff(errorCount), 0)
+	}
+	return Backoff(errorCount)
+}
