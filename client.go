@@ -14,6 +14,16 @@ import (
 // Client enqueues and locks jobs on a database/sql pool opened with the pgx
 // stdlib driver. It is safe for concurrent use.
 type Client struct {
+	// Sync, when set, makes Enqueue and EnqueueInTx run the job's WorkFunc
+	// from this map in the caller instead of inserting the job, and return
+	// its error: for development, and for tests of code that enqueues. In
+	// EnqueueInTx the WorkFunc's Job.Tx is the caller's transaction; in
+	// Enqueue it is a transaction of its own, committed when the WorkFunc
+	// succeeds. The job is never in que_jobs, so Job.Conn is nil and
+	// Delete and Error do nothing. A type missing from the map is an error
+	// wrapping ErrUnknownType. Set it before the Client is used.
+	Sync WorkMap
+
 	pool *sql.DB
 	d    *dialect
 

@@ -20,6 +20,9 @@ func (c *Client) EnqueueContext(ctx context.Context, j *Job) error {
 	if c.isClosed() {
 		return ErrClientClosed
 	}
+	if c.Sync != nil {
+		return c.runSync(ctx, j, nil)
+	}
 	if err := c.enqueue(ctx, c.pool, j); err != nil {
 		return err
 	}
@@ -39,6 +42,9 @@ func (c *Client) EnqueueInTx(j *Job, tx *sql.Tx) error {
 func (c *Client) EnqueueInTxContext(ctx context.Context, j *Job, tx *sql.Tx) error {
 	if tx == nil {
 		return fmt.Errorf("qg: enqueue in tx: nil *sql.Tx")
+	}
+	if c.Sync != nil {
+		return c.runSync(ctx, j, tx)
 	}
 	return c.enqueue(ctx, tx, j)
 }

@@ -59,6 +59,7 @@ type Job struct {
 	pgxConn    *pgx.Conn // the driver connection under conn, or an injected one
 	pid        uint32    // the server process holding the lock
 	tx         Txer      // the job's transaction, if one is open
+	sync       bool      // run by a Client's Sync mode: not in que_jobs
 	injectedTx bool      // tx is the caller's (TestInjectJobTx): Done leaves it
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -107,7 +108,7 @@ func (j *Job) Context() context.Context {
 func (j *Job) Delete() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.deleted {
+	if j.deleted || j.sync {
 		return nil
 	}
 	ctx, cancel := j.finishContext()
@@ -130,6 +131,9 @@ func (j *Job) Error(msg string) error {
 func (j *Job) errorIn(delay time.Duration, msg string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.sync {
+		return nil
+	}
 	ctx, cancel := j.finishContext()
 	defer cancel()
 	args := append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))

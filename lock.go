@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v4"
 	"github.com/jackc/pgx/v4/stdlib"
 )
 
@@ -91,12 +92,9 @@ func (c *Client) pin(j *Job, conn *sql.Conn) error {
 	j.client = c
 	j.conn = conn
 	err := conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("driver connection is %T, not the pgx stdlib driver's", dc)
-		}
-		j.pgxConn = sc.Conn()
-		return nil
+		pc, err := pgxConnOf(dc)
+		j.pgxConn = pc
+		return err
 	})
 	if err != nil {
 		return err
@@ -104,4 +102,14 @@ func (c *Client) pin(j *Job, conn *sql.Conn) error {
 	j.pid = j.pgxConn.PgConn().PID()
 	j.ctx, j.cancel = context.WithCancel(c.ctx)
 	return c.track(j)
+}
+
+// pgxConnOf returns the pgx connection under a database/sql driver
+// connection of the pgx stdlib driver.
+func pgxConnOf(dc any) (*pgx.Conn, error) {
+	sc, ok := dc.(*stdlib.Conn)
+	if !ok {
+		return nil, fmt.Errorf("driver connection is %T, not the pgx stdlib driver's", dc)
+	}
+	return sc.Conn(), nil
 }

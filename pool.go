@@ -19,6 +19,22 @@ type WorkerPool struct {
 	// unset, it is Que's default queue "".
 	Queue string
 
+	// WorkerConfig holds the timeout, retry, hook and logging settings
+	// every Worker of the pool gets.
+	WorkerConfig
+
+	// Listen makes the pool LISTEN for the notifications of the trigger
+	// [InstallNotifyTrigger] installs, on one connection of its own outside
+	// the *sql.DB, and wake an idle Worker as soon as a job is inserted into
+	// its queue, by any producer, Ruby included. Polling every Interval stays
+	// on, so a missed notification only costs latency. False: polling only.
+	Listen bool
+
+	// ShutdownTimeout bounds how long [WorkerPool.Run] waits for running
+	// jobs once its context ends, before it releases them. Zero means it
+	// waits for them to finish.
+	ShutdownTimeout time.Duration
+
 	c     *Client
 	count int
 
@@ -26,6 +42,7 @@ type WorkerPool struct {
 	workers  []*Worker
 	shutDown bool
 	wg       sync.WaitGroup
+	listener *listener
 }
 
 // NewWorkerPool returns a pool of count Workers that work jobs of c with the
@@ -50,11 +67,15 @@ func (p *WorkerPool) Start() {
 	if p.workers != nil || p.shutDown {
 		return
 	}
+	if p.Listen {
+		p.listener = startListener(p.c, p.Queue, p.Interval, p.Logger)
+	}
 	p.workers = make([]*Worker, p.count)
 	for i := range p.workers {
 		w := NewWorker(p.c, p.WorkMap)
 		w.Interval = p.Interval
 		w.Queue = p.Queue
+		w.WorkerConfig = p.WorkerConfig
 		p.workers[i] = w
 		p.wg.Add(1)
 		go func() {
@@ -62,6 +83,22 @@ func (p *WorkerPool) Start() {
 			w.Work()
 		}()
 	}
+}
+
+// Run starts the pool, blocks until ctx ends, then shuts the pool down,
+// waiting up to ShutdownTimeout for running jobs. It returns nil after a
+// clean shutdown, or the error of a shutdown that had to release jobs. It
+// suits signal.NotifyContext in a main function.
+func (p *WorkerPool) Run(ctx context.Context) error {
+	p.Start()
+	<-ctx.Done()
+	shutdownCtx := context.Background()
+	if p.ShutdownTimeout > 0 {
+		var cancel context.CancelFunc
+		shutdownCtx, cancel = context.WithTimeout(shutdownCtx, p.ShutdownTimeout)
+		defer cancel()
+	}
+	return p.ShutdownContext(shutdownCtx)
 }
 
 // Shutdown stops the pool: running jobs finish, then every Worker returns.
@@ -78,8 +115,11 @@ func (p *WorkerPool) Shutdown() {
 func (p *WorkerPool) ShutdownContext(ctx context.Context) error {
 	p.mu.Lock()
 	p.shutDown = true
-	workers := p.workers
+	workers, l := p.workers, p.listener
 	p.mu.Unlock()
+	if l != nil {
+		l.stop()
+	}
 	errs := make(chan error, len(workers))
 	for _, w := range workers {
 		go func() { errs <- w.ShutdownContext(ctx) }()

@@ -24,6 +24,9 @@ type dialect struct {
 	insertJob string // enqueue one job
 	stats     string // per queue and class counts, with the jobs being worked
 
+	installNotify string // the opt-in insert trigger that notifies listeners
+	removeNotify  string // its removal
+
 	// keyArgs gives the job's full primary key, in the order the statements
 	// above take it ($1...).
 	keyArgs func(j *Job) []any
@@ -113,6 +116,25 @@ LEFT JOIN (
 GROUP BY queue, job_class
 ORDER BY queue, job_class`,
 
+	// The trigger notifies on notifyChannel with the queue's name for each
+	// job runnable now. A payload must stay under 8,000 bytes, so a queue
+	// with a longer name is left to polling rather than failing the insert.
+	installNotify: `CREATE OR REPLACE FUNCTION qg_notify_que_jobs() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.run_at <= now() AND octet_length(NEW.queue) < 7000 THEN
+    PERFORM pg_notify('` + notifyChannel + `', NEW.queue);
+  END IF;
+  RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS qg_notify_que_jobs ON que_jobs;
+CREATE TRIGGER qg_notify_que_jobs AFTER INSERT ON que_jobs
+  FOR EACH ROW EXECUTE FUNCTION qg_notify_que_jobs();`,
+
+	removeNotify: `DROP TRIGGER IF EXISTS qg_notify_que_jobs ON que_jobs;
+DROP FUNCTION IF EXISTS qg_notify_que_jobs();`,
+
 	keyArgs: func(j *Job) []any {
 		return []any{j.Queue, j.Priority, j.RunAt, j.ID}
 	},
@@ -131,6 +153,9 @@ ORDER BY queue, job_class`,
 			&j.Args, &j.ErrorCount, &j.LastError)
 	},
 }
+
+// notifyChannel is the channel the notify trigger sends on.
+const notifyChannel = "qg_que_jobs"
 
 // statements lists every statement of the dialect, for PrepareStatements.
 func (d *dialect) statements() []string {

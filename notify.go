@@ -1,0 +1,138 @@
+package qg
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v4"
+)
+
+// InstallNotifyTrigger installs an insert trigger on que_jobs that sends a
+// notification for every job runnable at once, whoever inserts it (a Ruby
+// producer included). Pools with Listen set wake on it. It is never
+// installed by default; it is idempotent, and [RemoveNotifyTrigger] removes
+// it. Ruby Que 0.x ignores the trigger.
+func InstallNotifyTrigger(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, que0.installNotify); err != nil {
+		return fmt.Errorf("qg: install notify trigger: %w", err)
+	}
+	return nil
+}
+
+// RemoveNotifyTrigger removes the trigger InstallNotifyTrigger installed,
+// if it is there.
+func RemoveNotifyTrigger(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, que0.removeNotify); err != nil {
+		return fmt.Errorf("qg: remove notify trigger: %w", err)
+	}
+	return nil
+}
+
+// listener holds one LISTEN connection, outside the pool, and wakes the idle
+// workers of its queue on each notification for it. It reconnects after
+// any error until stopped.
+type listener struct {
+	c      *Client
+	queue  string
+	retry  time.Duration
+	logger *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startListener starts a listener for queue.
+func startListener(c *Client, queue string, interval time.Duration, logger *slog.Logger) *listener {
+	ctx, cancel := context.WithCancel(c.ctx)
+	l := &listener{c: c, queue: queue, retry: min(max(interval, 100*time.Millisecond), time.Second),
+		logger: logger, cancel: cancel}
+	l.wg.Add(1)
+	go l.run(ctx)
+	return l
+}
+
+// stop ends the listener and waits for its goroutine.
+func (l *listener) stop() {
+	l.cancel()
+	l.wg.Wait()
+}
+
+// run listens until ctx ends, reconnecting after errors.
+func (l *listener) run(ctx context.Context) {
+	defer l.wg.Done()
+	for ctx.Err() == nil {
+		err := l.listen(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if l.logger != nil {
+			l.logger.Warn("qg: listen for jobs", slog.String("queue", l.queue), slog.Any("error", err))
+		}
+		// Jobs inserted while disconnected are found by polling; wake the
+		// workers once in case some were.
+		l.c.wakeups.wake(l.queue)
+		select {
+		case <-ctx.Done():
+		case <-time.After(l.retry):
+		}
+	}
+}
+
+// listen connects, LISTENs and wakes workers until an error or ctx ends.
+func (l *listener) listen(ctx context.Context) error {
+	config, err := l.c.serverConfig(ctx)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.ConnectConfig(ctx, config)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	l.c.wakeups.wake(l.queue) // catch up on what came before LISTEN
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if n.Payload == l.queue {
+			l.c.wakeups.wake(l.queue)
+		}
+	}
+}
+
+// serverConfig returns how to reach the server outside the pool, taken
+// from a connection of the pool the first time.
+func (c *Client) serverConfig(ctx context.Context) (*pgx.ConnConfig, error) {
+	c.mu.Lock()
+	config := c.connConfig
+	c.mu.Unlock()
+	if config != nil {
+		return config, nil
+	}
+	conn, err := c.pool.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		pc, err := pgxConnOf(dc)
+		if err == nil {
+			config = pc.Config()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.connConfig = config
+	c.mu.Unlock()
+	return config, nil
+}
