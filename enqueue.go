@@ -49,12 +49,30 @@ func (c *Client) EnqueueInTxContext(ctx context.Context, j *Job, tx *sql.Tx) err
 	return c.enqueue(ctx, tx, j)
 }
 
+// EnqueueIn inserts j through q, with the rules of [Client.EnqueueContext]:
+// q may be a *sql.Tx, a *sql.DB, or the Tx of a running job, so a WorkFunc
+// can enqueue a follow-up job that commits with its own work:
+//
+//	err := client.EnqueueIn(j.Context(), &qg.Job{Type: "SendReceipt"}, j.Tx())
+func (c *Client) EnqueueIn(ctx context.Context, j *Job, q Queryer) error {
+	if q == nil {
+		return fmt.Errorf("qg: enqueue in: nil Queryer")
+	}
+	if tx, ok := q.(*sql.Tx); ok {
+		return c.EnqueueInTxContext(ctx, j, tx)
+	}
+	if c.Sync != nil {
+		return c.runSync(ctx, j, nil)
+	}
+	return c.enqueue(ctx, q, j)
+}
+
 func (c *Client) enqueue(ctx context.Context, q Queryer, j *Job) error {
 	if err := validateJob(j); err != nil {
 		return err
 	}
 	row := q.QueryRowContext(ctx, c.d.insertJob, c.d.insertArgs(j)...)
-	if err := row.Scan(&j.ID, &j.Priority, &j.RunAt); err != nil {
+	if err := row.Scan(&j.ID, &j.Priority, runAtScanner{&j.RunAt}); err != nil {
 		return fmt.Errorf("qg: enqueue %s job in queue %q: %w", j.Type, j.Queue, err)
 	}
 	return nil

@@ -207,3 +207,30 @@ func TestWorkFuncWithInjectedConn(t *testing.T) {
 		t.Fatal("not deleted through the injected connection")
 	}
 }
+
+func TestEnqueueInJobTx(t *testing.T) {
+	c, q := setup(t)
+	enqueue(t, c, &Job{Queue: q, Type: "Parent", Priority: 1})
+	enqueue(t, c, &Job{Queue: q, Type: "ParentFails", Priority: 2})
+	w := newTestWorker(c, q, WorkMap{
+		"Parent": func(j *Job) error {
+			return c.EnqueueIn(j.Context(), &Job{Queue: q + "_next", Type: "Child"}, j.Tx())
+		},
+		"ParentFails": func(j *Job) error {
+			if err := c.EnqueueIn(j.Context(), &Job{Queue: q + "_next", Type: "Orphan"}, j.Tx()); err != nil {
+				return err
+			}
+			return errors.New("undo the follow-up")
+		},
+	})
+	w.WorkOne()
+	w.WorkOne()
+	var types string
+	if err := testDB.QueryRow(`SELECT string_agg(job_class, ',') FROM que_jobs WHERE queue = $1`, q+"_next").Scan(&types); err != nil {
+		t.Fatal(err)
+	}
+	if types != "Child" {
+		t.Fatalf("follow-ups committed: %q, want Child only", types)
+	}
+	_, _ = testDB.Exec(`DELETE FROM que_jobs WHERE queue = $1`, q+"_next")
+}

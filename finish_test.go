@@ -134,7 +134,7 @@ CREATE TRIGGER qg_test_refuse_delete BEFORE DELETE ON que_jobs
 	}
 }
 
-func TestBeginFailureLeaksNothing(t *testing.T) {
+func TestBrokenPinnedConnectionLeaksNothing(t *testing.T) {
 	c, q := setup(t)
 	db := openDB(t)
 	wc, err := NewClient2(db)
@@ -143,12 +143,15 @@ func TestBeginFailureLeaksNothing(t *testing.T) {
 	}
 	defer wc.Close()
 	enqueue(t, c, &Job{Queue: q, Type: "x"})
-	j := mustLock(t, wc, q)
+	j, err := wc.lockForWork(context.Background(), q)
+	if err != nil || j == nil {
+		t.Fatalf("lockForWork: %v, %v", j, err)
+	}
 	if _, err := testDB.Exec(`SELECT pg_terminate_backend($1::int, 5000)`, j.pid); err != nil {
 		t.Fatal(err)
 	}
 	w := newTestWorker(wc, q, WorkMap{"x": func(*Job) error { return nil }})
-	w.work(j) // begin fails on the dead session
+	w.work(j) // the job's session is dead: the commit fails
 	j.Done()
 	if inUse := db.Stats().InUse; inUse != 0 {
 		t.Fatalf("%d connections still in use", inUse)

@@ -66,6 +66,7 @@ type Job struct {
 	abandoned  atomic.Bool // a shutdown released the job mid-run
 	deleted    bool        // Delete ran (in the open transaction, if there is one)
 	errored    bool        // Error ran
+	unlocked   bool        // the lock was released with the commit
 	done       bool
 }
 
@@ -86,8 +87,10 @@ func (j *Job) Conn() *pgx.Conn {
 // Tx returns the transaction the job's work runs in. A Worker begins it on
 // the job's pinned connection before calling the WorkFunc and commits it with
 // the job's deletion, so the work's writes and the job's removal commit
-// together or not at all. A job from a bare LockJob has no transaction: Tx
-// returns nil.
+// together or not at all; a WorkFunc must not commit or roll it back itself.
+// It is not a *sql.Tx (qg pipelines its BEGIN and COMMIT with its own
+// statements); to enqueue a follow-up job in it, use [Client.EnqueueIn]. A
+// job from a bare LockJob has no transaction: Tx returns nil.
 func (j *Job) Tx() Txer {
 	return j.tx
 }
@@ -141,7 +144,7 @@ func (j *Job) errorIn(delay time.Duration, msg string) error {
 	if err != nil {
 		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
 	}
-	err = row.Scan(&j.ErrorCount, &j.RunAt)
+	err = row.Scan(&j.ErrorCount, runAtScanner{&j.RunAt})
 	if err != nil && !isNoRows(err) {
 		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
 	}
@@ -190,10 +193,12 @@ func (j *Job) ensureDialect() {
 func (j *Job) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
-	var unlocked bool
-	err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked)
-	if err != nil || !unlocked {
-		discardConn(j.conn)
+	if !j.unlocked {
+		var unlocked bool
+		err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked)
+		if err != nil || !unlocked {
+			discardConn(j.conn)
+		}
 	}
 	_ = j.conn.Close()
 }

@@ -1,20 +1,40 @@
 package qg
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"fmt"
 
-// begin opens the job's transaction on its pinned connection, so the work's
-// writes and the job's deletion share one transaction. The transaction lives
-// as long as the Client: the job's own deadline ends the WorkFunc's calls,
-// not the transaction the failure is recorded after.
-func (j *Job) begin() error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	tx, err := j.conn.BeginTx(j.client.ctx, nil)
-	if err != nil {
-		return fmt.Errorf("qg: begin transaction of job %d: %w", j.ID, err)
+	"github.com/jackc/pgx/v4"
+)
+
+// beginIfExists re-checks a freshly locked job and begins its transaction,
+// both in one round trip: BEGIN and the existence check go to the server as
+// one pipeline, and the check, the transaction's first statement, sees a
+// snapshot newer than the walk's. When the job is gone the transaction is
+// rolled back.
+func (j *Job) beginIfExists(ctx context.Context) (bool, error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(j.d.jobExists, j.d.keyArgs(j)...)
+	br := j.pgxConn.SendBatch(ctx, b)
+	var exists bool
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&exists)
 	}
-	j.tx = tx
-	return nil
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, fmt.Errorf("begin job %d: %w", j.ID, err)
+	}
+	if !exists {
+		_, err := j.pgxConn.Exec(ctx, "ROLLBACK")
+		return false, err
+	}
+	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn, ctx: j.client.ctx}
+	return true, nil
 }
 
 // rollback undoes the job's transaction, and with it a Delete or Error the
@@ -30,31 +50,66 @@ func (j *Job) rollback() {
 	j.deleted, j.errored = false, false
 }
 
-// commit finishes a job whose WorkFunc succeeded: it deletes the job in the
-// job's transaction, unless the WorkFunc already deleted it or recorded an
-// error itself, and commits. A failed commit undoes both the work and the
-// deletion, and is returned as the job's error.
+// commit finishes a job whose WorkFunc succeeded, in one round trip: it
+// deletes the job in the job's transaction (unless the WorkFunc already
+// deleted it or recorded an error itself), commits, and unlocks the job. A
+// failed delete or commit undoes both the work and the deletion, and is
+// returned as the job's error; the job then stays locked for Error and Done.
 func (j *Job) commit() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.tx == nil {
-		return nil
+	tx, ok := j.tx.(*connTx)
+	if !ok || tx.finished {
+		return errors.New("qg: the job's transaction was ended by the WorkFunc")
 	}
-	tx := j.tx
 	j.tx = nil
-	if !j.deleted && !j.errored {
-		if _, err := tx.ExecContext(j.client.ctx, j.d.deleteJob, j.d.keyArgs(j)...); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("qg: delete job %d: %w", j.ID, err)
-		}
-		j.deleted = true
+	ctx, cancel := j.finishContext()
+	defer cancel()
+	deleting := !j.deleted && !j.errored
+	b := &pgx.Batch{}
+	if deleting {
+		b.Queue(j.d.deleteJob, j.d.keyArgs(j)...)
 	}
-	if err := tx.Commit(); err != nil {
+	b.Queue("COMMIT")
+	b.Queue(j.d.unlockJob, j.ID)
+	unlocked, err := runFinish(j.pgxConn.SendBatch(ctx, b), deleting)
+	if err != nil {
+		_, _ = j.pgxConn.Exec(ctx, "ROLLBACK") // only a warning when none is open
 		j.deleted, j.errored = false, false
-		return fmt.Errorf("qg: commit job %d: %w", j.ID, err)
+		return fmt.Errorf("qg: finish job %d: %w", j.ID, err)
 	}
+	j.deleted = j.deleted || deleting
+	j.unlocked = unlocked
 	return nil
 }
+
+// runFinish reads the results of commit's pipeline: the delete if queued,
+// the commit, and the unlock.
+func runFinish(br pgx.BatchResults, deleting bool) (unlocked bool, err error) {
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if deleting {
+		if _, err := br.Exec(); err != nil {
+			return false, err
+		}
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return false, err
+	}
+	if string(tag) == "ROLLBACK" {
+		return false, errRolledBack
+	}
+	err = br.QueryRow().Scan(&unlocked)
+	return unlocked, err
+}
+
+// errRolledBack says a COMMIT found its transaction aborted by an earlier
+// failed statement that the WorkFunc did not report.
+var errRolledBack = errors.New("transaction rolled back: a statement in it failed")
 
 // abandon gives up on a job a shutdown no longer waits for: its context is
 // cancelled, then its server session is ended, which frees its lock so the

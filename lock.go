@@ -28,6 +28,20 @@ func (c *Client) LockJob(queue string) (*Job, error) {
 // then call Done. If the process dies first, PostgreSQL ends the session,
 // the lock goes with it and the job is found again by another worker.
 func (c *Client) LockJobContext(ctx context.Context, queue string) (*Job, error) {
+	return c.lockJob(ctx, queue, (*Job).stillExists)
+}
+
+// lockForWork locks a job for a Worker: the existence re-check and the
+// BEGIN of the job's transaction share one round trip, and the job comes
+// back with its transaction open.
+func (c *Client) lockForWork(ctx context.Context, queue string) (*Job, error) {
+	return c.lockJob(ctx, queue, (*Job).beginIfExists)
+}
+
+// lockJob takes a connection out of the pool, locks a job on it and pins it
+// to the job. check runs right after each lock, with a snapshot newer than
+// the walk's, and reports whether the job is still there.
+func (c *Client) lockJob(ctx context.Context, queue string, check func(*Job, context.Context) (bool, error)) (*Job, error) {
 	if c.isClosed() {
 		return nil, ErrClientClosed
 	}
@@ -35,7 +49,7 @@ func (c *Client) LockJobContext(ctx context.Context, queue string) (*Job, error)
 	if err != nil {
 		return nil, fmt.Errorf("qg: lock job in queue %q: get connection: %w", queue, err)
 	}
-	j, err := c.lockOn(ctx, conn, queue)
+	j, err := c.lockOn(ctx, conn, queue, check)
 	if err != nil {
 		// A failed statement may still have taken a session lock: drop the
 		// session rather than pool a connection that could hold one.
@@ -47,18 +61,22 @@ func (c *Client) LockJobContext(ctx context.Context, queue string) (*Job, error)
 		_ = conn.Close()
 		return nil, nil
 	}
-	if err := c.pin(j, conn); err != nil {
+	if err := c.track(j); err != nil {
 		j.Done()
 		return nil, fmt.Errorf("qg: lock job in queue %q: %w", queue, err)
 	}
 	return j, nil
 }
 
-// lockOn walks queue on conn and returns the first job it locked that still
-// exists, or nil when the queue has no runnable free job.
-func (c *Client) lockOn(ctx context.Context, conn *sql.Conn, queue string) (*Job, error) {
+// lockOn walks queue on conn and returns the first job it locked that passed
+// check, or nil when the queue has no runnable free job.
+func (c *Client) lockOn(ctx context.Context, conn *sql.Conn, queue string, check func(*Job, context.Context) (bool, error)) (*Job, error) {
+	pc, err := rawConn(conn)
+	if err != nil {
+		return nil, err
+	}
 	for range maxLockAttempts {
-		j := &Job{d: c.d}
+		j := &Job{d: c.d, client: c, conn: conn, pgxConn: pc, pid: pc.PgConn().PID()}
 		err := c.d.scanJob(conn.QueryRowContext(ctx, c.d.lockJob, queue), j)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
@@ -68,11 +86,12 @@ func (c *Client) lockOn(ctx context.Context, conn *sql.Conn, queue string) (*Job
 		}
 		// The walk's snapshot may predate a worker that deleted this job and
 		// unlocked it just before our lock: look again with a new snapshot.
-		var exists bool
-		if err := conn.QueryRowContext(ctx, c.d.jobExists, c.d.keyArgs(j)...).Scan(&exists); err != nil {
+		exists, err := check(j, ctx)
+		if err != nil {
 			return nil, err
 		}
 		if exists {
+			j.ctx, j.cancel = context.WithCancel(c.ctx)
 			return j, nil
 		}
 		var unlocked bool
@@ -86,22 +105,22 @@ func (c *Client) lockOn(ctx context.Context, conn *sql.Conn, queue string) (*Job
 	return nil, ErrAgain
 }
 
-// pin attaches the locked connection to j and records j in the client, so
-// Close can release it.
-func (c *Client) pin(j *Job, conn *sql.Conn) error {
-	j.client = c
-	j.conn = conn
+// stillExists re-checks a freshly locked job on its connection.
+func (j *Job) stillExists(ctx context.Context) (bool, error) {
+	var exists bool
+	err := j.conn.QueryRowContext(ctx, j.d.jobExists, j.d.keyArgs(j)...).Scan(&exists)
+	return exists, err
+}
+
+// rawConn returns the pgx connection under a pinned *sql.Conn.
+func rawConn(conn *sql.Conn) (*pgx.Conn, error) {
+	var pc *pgx.Conn
 	err := conn.Raw(func(dc any) error {
-		pc, err := pgxConnOf(dc)
-		j.pgxConn = pc
+		var err error
+		pc, err = pgxConnOf(dc)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	j.pid = j.pgxConn.PgConn().PID()
-	j.ctx, j.cancel = context.WithCancel(c.ctx)
-	return c.track(j)
+	return pc, err
 }
 
 // pgxConnOf returns the pgx connection under a database/sql driver

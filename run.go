@@ -49,11 +49,9 @@ func (w *Worker) work(j *Job) {
 	w.fail(j, d, err)
 }
 
-// run calls wf in j's transaction under the job's deadline and commits.
+// run calls wf in j's transaction (opened by lockForWork) under the job's
+// deadline and commits.
 func (w *Worker) run(wf WorkFunc, j *Job) error {
-	if err := j.begin(); err != nil {
-		return err
-	}
 	if w.JobTimeout > 0 {
 		stop := j.setDeadline(w.JobTimeout)
 		defer stop()
@@ -82,6 +80,7 @@ func callWorkFunc(wf WorkFunc, j *Job) (err error) {
 // fail records a failed run of j: a retry after the backoff (or the time a
 // control error chose), or the job given up.
 func (w *Worker) fail(j *Job, d time.Duration, err error) {
+	j.rollback() // the failure is recorded outside the undone work
 	var p *PanicError
 	if errors.As(err, &p) {
 		call(w.Hooks.Panicked, JobEvent{Job: j, Duration: d, Err: err, Panic: p.Value, Stack: p.Stack})

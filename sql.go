@@ -14,15 +14,16 @@ import (
 // table generation (Que 2.x, schema version 7) gets a value of its own; the
 // Client, Job, Worker and WorkerPool never change for it.
 type dialect struct {
-	version   string // the table comment Que uses as its schema version
-	lockJob   string // walk one queue and lock the first runnable free job
-	jobExists string // is the locked job still there (a fresh snapshot)
-	unlockJob string // release a job's session lock
-	deleteJob string // finish a job by removing it
-	failJob   string // record a failure and move run_at by a delay in seconds
-	buryJob   string // give a job up: move it to a dead-letter queue
-	insertJob string // enqueue one job
-	stats     string // per queue and class counts, with the jobs being worked
+	version    string // the table comment Que uses as its schema version
+	lockJob    string // walk one queue and lock the first runnable free job
+	jobExists  string // is the locked job still there (a fresh snapshot)
+	unlockJob  string // release a job's session lock
+	deleteJob  string // finish a job by removing it
+	failJob    string // record a failure and move run_at by a delay in seconds
+	buryJob    string // give a job up: move it to a dead-letter queue
+	insertJob  string // enqueue one job
+	insertJobs string // enqueue many jobs from column arrays, in order
+	stats      string // per queue and class counts, with the jobs being worked
 
 	installNotify string // the opt-in insert trigger that notifies listeners
 	removeNotify  string // its removal
@@ -32,6 +33,8 @@ type dialect struct {
 	keyArgs func(j *Job) []any
 	// insertArgs gives insertJob's parameters for a validated job.
 	insertArgs func(j *Job) []any
+	// insertManyArgs gives insertJobs' parameters for validated jobs.
+	insertManyArgs func(jobs []*Job) []any
 	// scanJob reads one row of lockJob into j.
 	scanJob func(row *sql.Row, j *Job) error
 }
@@ -39,6 +42,11 @@ type dialect struct {
 // que0 is the Ruby Que 0.x table, schema version 3. Its only index is the
 // primary key (queue, priority, run_at, job_id), so every statement on one job
 // names the whole key.
+//
+// Each statement opens with a comment naming it. PrepareStatements prepares
+// a statement under its own text, and PostgreSQL cuts a statement name to 63
+// bytes: the comment keeps those first bytes distinct, so two statements can
+// never be mistaken for each other. It also names them in pg_stat_activity.
 var que0 = &dialect{
 	version: "3",
 
@@ -46,7 +54,7 @@ var que0 = &dialect{
 	// tries the session advisory lock of each job until one is granted. The
 	// outer LIMIT stops the walk at the first lock taken, and try-lock never
 	// waits on a job another session is working.
-	lockJob: `WITH RECURSIVE walk AS (
+	lockJob: `/* qg:lock_job */ WITH RECURSIVE walk AS (
   SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
   FROM (
     SELECT j FROM que_jobs AS j
@@ -75,32 +83,42 @@ FROM walk
 WHERE locked
 LIMIT 1`,
 
-	jobExists: `SELECT EXISTS (SELECT 1 FROM que_jobs
+	jobExists: `/* qg:job_exists */ SELECT EXISTS (SELECT 1 FROM que_jobs
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4)`,
 
-	unlockJob: `SELECT pg_advisory_unlock($1)`,
+	unlockJob: `/* qg:unlock_job */ SELECT pg_advisory_unlock($1)`,
 
-	deleteJob: `DELETE FROM que_jobs
+	deleteJob: `/* qg:delete_job */ DELETE FROM que_jobs
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4`,
 
-	failJob: `UPDATE que_jobs
+	failJob: `/* qg:fail_job */ UPDATE que_jobs
 SET error_count = error_count + 1,
     run_at = now() + make_interval(secs => $5::double precision),
     last_error = $6::text
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4
 RETURNING error_count, run_at`,
 
-	buryJob: `UPDATE que_jobs
+	buryJob: `/* qg:bury_job */ UPDATE que_jobs
 SET queue = $5::text, error_count = error_count + 1, last_error = $6::text
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4`,
 
-	insertJob: `INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
+	insertJob: `/* qg:insert_job */ INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
 VALUES ($1::text, coalesce($2::smallint, 100), coalesce($3::timestamptz, now()), $4::text, $5::json)
+RETURNING job_id, priority, run_at`,
+
+	// One array per column, unnested in step and inserted in order. A zero
+	// priority and an empty run_at take the defaults, as in insertJob.
+	insertJobs: `/* qg:insert_jobs */ INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
+SELECT queue, coalesce(nullif(priority, 0), 100), coalesce(nullif(run_at, '')::timestamptz, now()),
+  job_class, args::json
+FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[])
+  WITH ORDINALITY AS batch (queue, priority, run_at, job_class, args, n)
+ORDER BY n
 RETURNING job_id, priority, run_at`,
 
 	// pg_locks is cluster-wide: only granted one-bigint advisory locks
 	// (objsubid 1) of this database are job locks.
-	stats: `SELECT queue, job_class,
+	stats: `/* qg:stats */ SELECT queue, job_class,
   count(*) AS count,
   count(locks.job_id) AS count_working,
   count(*) FILTER (WHERE error_count > 0) AS count_errored,
@@ -119,7 +137,7 @@ ORDER BY queue, job_class`,
 	// The trigger notifies on notifyChannel with the queue's name for each
 	// job runnable now. A payload must stay under 8,000 bytes, so a queue
 	// with a longer name is left to polling rather than failing the insert.
-	installNotify: `CREATE OR REPLACE FUNCTION qg_notify_que_jobs() RETURNS trigger
+	installNotify: `/* qg:install_notify */ CREATE OR REPLACE FUNCTION qg_notify_que_jobs() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.run_at <= now() AND octet_length(NEW.queue) < 7000 THEN
@@ -132,11 +150,11 @@ DROP TRIGGER IF EXISTS qg_notify_que_jobs ON que_jobs;
 CREATE TRIGGER qg_notify_que_jobs AFTER INSERT ON que_jobs
   FOR EACH ROW EXECUTE FUNCTION qg_notify_que_jobs();`,
 
-	removeNotify: `DROP TRIGGER IF EXISTS qg_notify_que_jobs ON que_jobs;
+	removeNotify: `/* qg:remove_notify */ DROP TRIGGER IF EXISTS qg_notify_que_jobs ON que_jobs;
 DROP FUNCTION IF EXISTS qg_notify_que_jobs();`,
 
 	keyArgs: func(j *Job) []any {
-		return []any{j.Queue, j.Priority, j.RunAt, j.ID}
+		return []any{j.Queue, j.Priority, runAtValue(j.RunAt), j.ID}
 	},
 	insertArgs: func(j *Job) []any {
 		var priority, runAt any // NULL: the column's default
@@ -144,12 +162,16 @@ DROP FUNCTION IF EXISTS qg_notify_que_jobs();`,
 			priority = j.Priority
 		}
 		if !j.RunAt.IsZero() {
-			runAt = j.RunAt
+			runAt = runAtValue(j.RunAt)
 		}
 		return []any{j.Queue, priority, runAt, j.Type, jobArgs(j)}
 	},
+	insertManyArgs: func(jobs []*Job) []any {
+		queues, priorities, runAts, types, args := batchColumns(jobs)
+		return []any{queues, priorities, runAts, types, args}
+	},
 	scanJob: func(row *sql.Row, j *Job) error {
-		return row.Scan(&j.Queue, &j.Priority, &j.RunAt, &j.ID, &j.Type,
+		return row.Scan(&j.Queue, &j.Priority, runAtScanner{&j.RunAt}, &j.ID, &j.Type,
 			&j.Args, &j.ErrorCount, &j.LastError)
 	},
 }
@@ -160,7 +182,7 @@ const notifyChannel = "qg_que_jobs"
 // statements lists every statement of the dialect, for PrepareStatements.
 func (d *dialect) statements() []string {
 	return []string{d.lockJob, d.jobExists, d.unlockJob, d.deleteJob,
-		d.failJob, d.buryJob, d.insertJob, d.stats}
+		d.failJob, d.buryJob, d.insertJob, d.insertJobs, d.stats}
 }
 
 // PrepareStatements prepares qg's statements on conn, for use in a pool's

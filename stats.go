@@ -38,7 +38,7 @@ func (c *Client) StatsContext(ctx context.Context) ([]JobStats, error) {
 	for rows.Next() {
 		var s JobStats
 		if err := rows.Scan(&s.Queue, &s.Type, &s.Count, &s.CountWorking,
-			&s.CountErrored, &s.HighestErrorCount, &s.OldestRunAt); err != nil {
+			&s.CountErrored, &s.HighestErrorCount, runAtScanner{&s.OldestRunAt}); err != nil {
 			return nil, fmt.Errorf("qg: stats: %w", err)
 		}
 		stats = append(stats, s)

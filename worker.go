@@ -113,7 +113,7 @@ func (w *Worker) isStopping() bool {
 // WorkOne locks one job of the Worker's queue and works it. It reports
 // whether it worked a job; false means none was runnable or locking failed.
 func (w *Worker) WorkOne() (didWork bool) {
-	j, err := w.c.LockJob(w.Queue)
+	j, err := w.c.lockForWork(context.Background(), w.Queue)
 	if err != nil {
 		w.log(slog.LevelError, "qg: lock job", slog.String("queue", w.Queue), slog.Any("error", err))
 		return false

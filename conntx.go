@@ -1,0 +1,78 @@
+package qg
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jackc/pgx/v4"
+)
+
+// connTx is the job's transaction as a Worker runs it: a transaction opened
+// with BEGIN on the job's pinned connection, with database/sql's query
+// methods. It is not a *sql.Tx because database/sql would send BEGIN and
+// COMMIT on round trips of their own; qg pipelines them with the re-check
+// and with the delete and unlock.
+type connTx struct {
+	conn     *sql.Conn
+	pgxConn  *pgx.Conn
+	ctx      context.Context // bounds Commit and Rollback
+	finished bool            // Commit or Rollback ran
+}
+
+// Exec runs a statement in the transaction.
+func (t *connTx) Exec(query string, args ...any) (sql.Result, error) {
+	return t.ExecContext(context.Background(), query, args...)
+}
+
+// ExecContext runs a statement in the transaction.
+func (t *connTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.conn.ExecContext(ctx, query, args...)
+}
+
+// Query runs a query in the transaction.
+func (t *connTx) Query(query string, args ...any) (*sql.Rows, error) {
+	return t.QueryContext(context.Background(), query, args...)
+}
+
+// QueryContext runs a query in the transaction.
+func (t *connTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.conn.QueryContext(ctx, query, args...)
+}
+
+// QueryRow runs a query that returns one row in the transaction.
+func (t *connTx) QueryRow(query string, args ...any) *sql.Row {
+	return t.QueryRowContext(context.Background(), query, args...)
+}
+
+// QueryRowContext runs a query that returns one row in the transaction.
+func (t *connTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.conn.QueryRowContext(ctx, query, args...)
+}
+
+// Commit commits the transaction. A WorkFunc must not call it: the Worker
+// commits the work together with the job's deletion.
+func (t *connTx) Commit() error {
+	if t.finished {
+		return sql.ErrTxDone
+	}
+	t.finished = true
+	tag, err := t.pgxConn.Exec(t.ctx, "COMMIT")
+	if err != nil {
+		return err
+	}
+	if string(tag) == "ROLLBACK" {
+		return fmt.Errorf("qg: commit: %w", errRolledBack)
+	}
+	return nil
+}
+
+// Rollback rolls the transaction back.
+func (t *connTx) Rollback() error {
+	if t.finished {
+		return sql.ErrTxDone
+	}
+	t.finished = true
+	_, err := t.pgxConn.Exec(t.ctx, "ROLLBACK")
+	return err
+}
