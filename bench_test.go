@@ -68,8 +68,9 @@ func BenchmarkLockAndFinish(b *testing.B) {
 }
 
 func BenchmarkPoolDrain(b *testing.B) {
-	for _, workers := range []int{4, 16} {
-		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+	for _, mode := range []struct{ workers, batch int }{{4, 0}, {16, 0}, {4, 64}, {16, 128}} {
+		workers := mode.workers
+		b.Run(fmt.Sprintf("workers=%d/batch=%d", workers, mode.batch), func(b *testing.B) {
 			c, q := benchClient(b), benchQueue(b)
 			n := max(b.N, 100)
 			fill(b, q, "Bench", n)
@@ -83,6 +84,7 @@ func BenchmarkPoolDrain(b *testing.B) {
 			}}, workers)
 			p.Queue = q
 			p.Interval = 10 * time.Millisecond
+			p.Batch = mode.batch
 			b.ResetTimer()
 			p.Start()
 			<-done

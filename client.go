@@ -139,7 +139,7 @@ func (c *Client) track(j *Job) error {
 	if c.closed {
 		return ErrClientClosed
 	}
-	if c.connConfig == nil {
+	if c.connConfig == nil && j.pgxConn != nil {
 		c.connConfig = j.pgxConn.Config()
 	}
 	c.locked[j] = struct{}{}
@@ -157,4 +157,13 @@ func (c *Client) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closed
+}
+
+// setServerConfig records how to reach the server outside the pool, once.
+func (c *Client) setServerConfig(config *pgx.ConnConfig) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.connConfig == nil {
+		c.connConfig = config
+	}
 }

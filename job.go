@@ -52,22 +52,27 @@ type Job struct {
 	// LastError is the message of the job's last failure, if any.
 	LastError sql.NullString
 
-	mu         sync.Mutex
-	client     *Client
-	d          *dialect
-	conn       *sql.Conn // the pinned connection holding the lock; nil for injected jobs
-	pgxConn    *pgx.Conn // the driver connection under conn, or an injected one
-	pid        uint32    // the server process holding the lock
-	tx         Txer      // the job's transaction, if one is open
-	sync       bool      // run by a Client's Sync mode: not in que_jobs
-	injectedTx bool      // tx is the caller's (TestInjectJobTx): Done leaves it
-	ctx        context.Context
-	cancel     context.CancelFunc
-	abandoned  atomic.Bool // a shutdown released the job mid-run
-	deleted    bool        // Delete ran (in the open transaction, if there is one)
-	errored    bool        // Error ran
-	unlocked   bool        // the lock was released with the commit
-	done       bool
+	mu            sync.Mutex
+	client        *Client
+	d             *dialect
+	conn          *sql.Conn // the pinned connection holding the lock; nil for injected jobs
+	pgxConn       *pgx.Conn // the driver connection under conn, or an injected one
+	pid           uint32    // the server process holding the lock
+	tx            Txer      // the job's transaction, if one is open
+	sync          bool      // run by a Client's Sync mode: not in que_jobs
+	injectedTx    bool      // tx is the caller's (TestInjectJobTx): Done leaves it
+	ctx           context.Context
+	cancel        context.CancelFunc
+	abandoned     atomic.Bool // a shutdown released the job mid-run
+	deleted       bool        // Delete ran (in the open transaction, if there is one)
+	errored       bool        // Error ran
+	unlocked      bool
+	locker        *locker       // the batch locker holding the lock, if any
+	gen           int           // the locker session generation that locked it
+	pendingDelete bool          // worked without Tx: the locker deletes it
+	txErr         error         // a batch job's Tx could not begin
+	txPid         atomic.Uint32 // the session of a batch job's Tx, for escalation        // the lock was released with the commit
+	done          bool
 }
 
 // Conn returns the pgx connection that holds the job's lock.
@@ -81,6 +86,11 @@ type Job struct {
 // connection; use one after the other), nor close it, nor leave it in a
 // transaction you began on it yourself.
 func (j *Job) Conn() *pgx.Conn {
+	if j.locker != nil && j.conn == nil {
+		if err := j.pinBatchConn(); err != nil {
+			j.txErr = err
+		}
+	}
 	return j.pgxConn
 }
 
@@ -92,6 +102,9 @@ func (j *Job) Conn() *pgx.Conn {
 // statements); to enqueue a follow-up job in it, use [Client.EnqueueIn]. A
 // job from a bare LockJob has no transaction: Tx returns nil.
 func (j *Job) Tx() Txer {
+	if j.locker != nil {
+		return j.batchTx()
+	}
 	return j.tx
 }
 
@@ -166,12 +179,16 @@ func (j *Job) Done() {
 		return
 	}
 	j.done = true
-	if j.tx != nil && !j.injectedTx {
-		_ = j.tx.Rollback() // a no-op error when already finished
-		j.tx = nil
-	}
-	if j.conn != nil {
-		j.release()
+	if j.locker != nil {
+		j.doneBatch()
+	} else {
+		if j.tx != nil && !j.injectedTx {
+			_ = j.tx.Rollback() // a no-op error when already finished
+			j.tx = nil
+		}
+		if j.conn != nil {
+			j.release()
+		}
 	}
 	if j.cancel != nil {
 		j.cancel()
@@ -237,6 +254,9 @@ func (j *Job) exec(ctx context.Context, query string, args ...any) error {
 	case j.pgxConn != nil:
 		_, err := j.pgxConn.Exec(ctx, query, args...)
 		return err
+	case j.locker != nil:
+		_, err := j.client.pool.ExecContext(ctx, query, args...)
+		return err
 	}
 	return errors.New("job has no connection (it was not locked by LockJob)")
 }
@@ -261,6 +281,8 @@ func (j *Job) queryRow(ctx context.Context, query string, args ...any) (rowScann
 		return j.conn.QueryRowContext(ctx, query, args...), nil
 	case j.pgxConn != nil:
 		return j.pgxConn.QueryRow(ctx, query, args...), nil
+	case j.locker != nil:
+		return j.client.pool.QueryRowContext(ctx, query, args...), nil
 	}
 	return nil, errors.New("job has no connection (it was not locked by LockJob)")
 }

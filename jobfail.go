@@ -15,8 +15,8 @@ import (
 // without backoff.
 func (j *Job) recordFailure(delay time.Duration, msg string) error {
 	err := j.errorIn(delay, msg)
-	if err == nil || j.client == nil {
-		return err
+	if err == nil || j.client == nil || j.locker != nil {
+		return err // a batch locker's session still holds the lock
 	}
 	j.Done()
 	args := append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
@@ -33,7 +33,7 @@ func (j *Job) bury(msg string) error {
 	err := j.exec(ctx, j.d.buryJob, args...)
 	cancel()
 	j.mu.Unlock()
-	if err != nil && j.client != nil {
+	if err != nil && j.client != nil && j.locker == nil {
 		j.Done()
 		err = j.client.execIfFree(j, j.d.buryJob, args...)
 	}

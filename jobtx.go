@@ -58,6 +58,9 @@ func (j *Job) rollback() {
 func (j *Job) commit() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.locker != nil {
+		return j.commitBatch()
+	}
 	tx, ok := j.tx.(*connTx)
 	if !ok || tx.finished {
 		return errors.New("qg: the job's transaction was ended by the WorkFunc")

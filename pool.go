@@ -30,6 +30,19 @@ type WorkerPool struct {
 	// on, so a missed notification only costs latency. False: polling only.
 	Listen bool
 
+	// Batch, when positive, switches the pool to batch locking for
+	// throughput: one connection walks the queue and locks up to Batch jobs
+	// at once (at least as many as there are workers), holding their session
+	// locks while the workers run them; finished jobs are deleted and
+	// unlocked in batches. A crash still releases every lock with that
+	// session, and Ruby Que 0.x workers still skip the locked jobs. A job
+	// whose WorkFunc calls Job.Tx or Job.Conn gets a connection of the pool
+	// for it, and its deletion commits with its work as in the default
+	// mode; a job that uses neither costs no round trip of its own. The
+	// pool then needs one connection for the locker plus one per worker
+	// whose jobs use Tx or Conn. Zero: one connection per job in flight.
+	Batch int
+
 	// ShutdownTimeout bounds how long [WorkerPool.Run] waits for running
 	// jobs once its context ends, before it releases them. Zero means it
 	// waits for them to finish.
@@ -43,6 +56,7 @@ type WorkerPool struct {
 	shutDown bool
 	wg       sync.WaitGroup
 	listener *listener
+	locker   *locker
 }
 
 // NewWorkerPool returns a pool of count Workers that work jobs of c with the
@@ -70,7 +84,11 @@ func (p *WorkerPool) Start() {
 	if p.Listen {
 		p.listener = startListener(p.c, p.Queue, p.Interval, p.Logger)
 	}
-	p.workers = make([]*Worker, p.count)
+	if p.Batch > 0 {
+		p.locker = newLocker(p.c, p.Queue, max(p.Batch, p.count), p.count, p.Interval, p.Logger)
+		go p.locker.run()
+	}
+	p.workers = make([]*Worker, max(p.count, 0))
 	for i := range p.workers {
 		w := NewWorker(p.c, p.WorkMap)
 		w.Interval = p.Interval
@@ -80,6 +98,10 @@ func (p *WorkerPool) Start() {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
+			if p.locker != nil {
+				w.workFrom(p.locker)
+				return
+			}
 			w.Work()
 		}()
 	}
@@ -115,10 +137,13 @@ func (p *WorkerPool) Shutdown() {
 func (p *WorkerPool) ShutdownContext(ctx context.Context) error {
 	p.mu.Lock()
 	p.shutDown = true
-	workers, l := p.workers, p.listener
+	workers, l, lk := p.workers, p.listener, p.locker
 	p.mu.Unlock()
 	if l != nil {
 		l.stop()
+	}
+	if lk != nil {
+		return p.shutdownBatch(ctx, lk)
 	}
 	errs := make(chan error, len(workers))
 	for _, w := range workers {
@@ -134,4 +159,24 @@ func (p *WorkerPool) ShutdownContext(ctx context.Context) error {
 		p.wg.Wait()
 	}
 	return first
+}
+
+// shutdownBatch stops a batch pool: the locker locks nothing more and
+// releases the jobs not started, the running ones finish, and the locker
+// finishes them all. When ctx ends first, the running jobs are released.
+func (p *WorkerPool) shutdownBatch(ctx context.Context, lk *locker) error {
+	lk.stop()
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		<-lk.stopped
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		lk.escalate()
+		return ctx.Err()
+	}
 }

@@ -2,7 +2,6 @@ package qg
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/jackc/pgx/v4"
@@ -31,12 +30,20 @@ type dialect struct {
 	// keyArgs gives the job's full primary key, in the order the statements
 	// above take it ($1...).
 	keyArgs func(j *Job) []any
+	// keysArgs gives the full primary keys of jobs as the column arrays
+	// jobsExist and deleteJobs take.
+	keysArgs func(jobs []*Job) []any
 	// insertArgs gives insertJob's parameters for a validated job.
 	insertArgs func(j *Job) []any
 	// insertManyArgs gives insertJobs' parameters for validated jobs.
 	insertManyArgs func(jobs []*Job) []any
-	// scanJob reads one row of lockJob into j.
-	scanJob func(row *sql.Row, j *Job) error
+	// scanJob reads one row of lockJob or lockJobs into j.
+	scanJob func(row rowScanner, j *Job) error
+
+	lockJobs   string // walk one queue and lock up to $2 free runnable jobs, skipping $3
+	jobsExist  string // which of the given keys are still there
+	deleteJobs string // finish many jobs by removing them
+	unlockJobs string // release many session locks
 }
 
 // que0 is the Ruby Que 0.x table, schema version 3. Its only index is the
@@ -82,6 +89,48 @@ SELECT queue, priority, run_at, job_id, job_class, args, error_count, last_error
 FROM walk
 WHERE locked
 LIMIT 1`,
+
+	// The batch walk goes on past locked rows until $2 are locked, and
+	// skips the jobs this session already holds ($3): a session's advisory
+	// locks are re-entrant, so without that it would lock them again.
+	lockJobs: `/* qg:lock_jobs */ WITH RECURSIVE walk AS (
+  SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
+  FROM (
+    SELECT j FROM que_jobs AS j
+    WHERE queue = $1::text AND run_at <= now() AND job_id <> ALL ($3::bigint[])
+    ORDER BY priority, run_at, job_id
+    LIMIT 1
+  ) AS first_job
+  UNION ALL (
+    SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
+    FROM (
+      SELECT (
+        SELECT j FROM que_jobs AS j
+        WHERE queue = $1::text AND run_at <= now() AND job_id <> ALL ($3::bigint[])
+          AND (priority, run_at, job_id) > (walk.priority, walk.run_at, walk.job_id)
+        ORDER BY priority, run_at, job_id
+        LIMIT 1
+      ) AS j
+      FROM walk
+      WHERE walk.job_id IS NOT NULL
+      LIMIT 1
+    ) AS next_job
+  )
+)
+SELECT queue, priority, run_at, job_id, job_class, args, error_count, last_error
+FROM walk
+WHERE locked
+LIMIT $2`,
+
+	jobsExist: `/* qg:jobs_exist */ SELECT job_id FROM que_jobs
+WHERE (queue, priority, run_at, job_id) IN (
+  SELECT q, p, r::timestamptz, id FROM unnest($1::text[], $2::smallint[], $3::text[], $4::bigint[]) AS k (q, p, r, id))`,
+
+	deleteJobs: `/* qg:delete_jobs */ DELETE FROM que_jobs
+WHERE (queue, priority, run_at, job_id) IN (
+  SELECT q, p, r::timestamptz, id FROM unnest($1::text[], $2::smallint[], $3::text[], $4::bigint[]) AS k (q, p, r, id))`,
+
+	unlockJobs: `/* qg:unlock_jobs */ SELECT id FROM unnest($1::bigint[]) AS id WHERE NOT pg_advisory_unlock(id)`,
 
 	jobExists: `/* qg:job_exists */ SELECT EXISTS (SELECT 1 FROM que_jobs
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4)`,
@@ -166,11 +215,21 @@ DROP FUNCTION IF EXISTS qg_notify_que_jobs();`,
 		}
 		return []any{j.Queue, priority, runAt, j.Type, jobArgs(j)}
 	},
+	keysArgs: func(jobs []*Job) []any {
+		queues := make([]string, len(jobs))
+		priorities := make([]int16, len(jobs))
+		runAts := make([]string, len(jobs))
+		ids := make([]int64, len(jobs))
+		for i, j := range jobs {
+			queues[i], priorities[i], runAts[i], ids[i] = j.Queue, j.Priority, formatRunAt(j.RunAt), j.ID
+		}
+		return []any{queues, priorities, runAts, ids}
+	},
 	insertManyArgs: func(jobs []*Job) []any {
 		queues, priorities, runAts, types, args := batchColumns(jobs)
 		return []any{queues, priorities, runAts, types, args}
 	},
-	scanJob: func(row *sql.Row, j *Job) error {
+	scanJob: func(row rowScanner, j *Job) error {
 		return row.Scan(&j.Queue, &j.Priority, runAtScanner{&j.RunAt}, &j.ID, &j.Type,
 			&j.Args, &j.ErrorCount, &j.LastError)
 	},
@@ -182,7 +241,8 @@ const notifyChannel = "qg_que_jobs"
 // statements lists every statement of the dialect, for PrepareStatements.
 func (d *dialect) statements() []string {
 	return []string{d.lockJob, d.jobExists, d.unlockJob, d.deleteJob,
-		d.failJob, d.buryJob, d.insertJob, d.insertJobs, d.stats}
+		d.failJob, d.buryJob, d.insertJob, d.insertJobs, d.stats,
+		d.lockJobs, d.jobsExist, d.deleteJobs, d.unlockJobs}
 }
 
 // PrepareStatements prepares qg's statements on conn, for use in a pool's

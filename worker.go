@@ -189,3 +189,18 @@ func (w *Worker) escalate() {
 		j.abandon()
 	}
 }
+
+// workFrom works the jobs a batch locker hands out until it closes their
+// channel. A job whose lock was lost before it started is not run.
+func (w *Worker) workFrom(l *locker) {
+	for j := range l.jobs {
+		if j.Context().Err() != nil {
+			j.Done()
+			continue
+		}
+		w.setCurrent(j)
+		w.work(j)
+		w.setCurrent(nil)
+		j.Done()
+	}
+}

@@ -1,0 +1,98 @@
+package qg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// errVanished says a job of a batch locker was gone at its delete: its lock
+// was lost and another worker finished it. The work is rolled back.
+var errVanished = errors.New("qg: job vanished while being worked (its lock was lost)")
+
+// batchTx begins, on first use, the transaction of a job a batch locker
+// holds, on a connection of the pool. A job whose WorkFunc never calls Tx
+// costs no round trip of its own.
+func (j *Job) batchTx() Txer {
+	if j.tx != nil || j.txErr != nil {
+		return j.tx
+	}
+	if err := j.pinBatchConn(); err != nil {
+		j.txErr = err
+		return nil
+	}
+	if _, err := j.pgxConn.Exec(j.Context(), "BEGIN"); err != nil {
+		j.txErr = fmt.Errorf("qg: begin transaction of job %d: %w", j.ID, err)
+		return nil
+	}
+	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn, ctx: j.client.ctx}
+	return j.tx
+}
+
+// pinBatchConn takes a pool connection for a batch job's Tx or Conn. It
+// holds no lock: the locker's session does.
+func (j *Job) pinBatchConn() error {
+	if j.conn != nil {
+		return nil
+	}
+	conn, err := j.client.pool.Conn(j.Context())
+	if err != nil {
+		return fmt.Errorf("qg: connection for job %d: %w", j.ID, err)
+	}
+	pc, err := rawConn(conn)
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
+	j.conn, j.pgxConn = conn, pc
+	j.txPid.Store(pc.PgConn().PID())
+	return nil
+}
+
+// commitBatch finishes a batch job whose WorkFunc succeeded: without a
+// transaction the job is left for the locker to delete with others; with
+// one, it is deleted inside it and committed, and a job that is already gone
+// (its lock was lost meanwhile) rolls the work back.
+func (j *Job) commitBatch() error {
+	if j.txErr != nil {
+		return j.txErr
+	}
+	tx, ok := j.tx.(*connTx)
+	if !ok {
+		j.pendingDelete = !j.deleted && !j.errored
+		return nil
+	}
+	j.tx = nil
+	ctx, cancel := context.WithTimeout(j.client.ctx, finishTimeout)
+	defer cancel()
+	if !j.deleted && !j.errored {
+		tag, err := j.pgxConn.Exec(ctx, j.d.deleteJob, j.d.keyArgs(j)...)
+		if err == nil && tag.RowsAffected() != 1 {
+			err = errVanished
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("qg: delete job %d: %w", j.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		j.deleted, j.errored = false, false
+		return fmt.Errorf("qg: commit job %d: %w", j.ID, err)
+	}
+	j.deleted = true
+	return nil
+}
+
+// doneBatch is Done for a batch job: its transaction is rolled back if
+// still open, its connection (which holds no lock) goes back to the pool, and
+// the locker deletes (when pending) and unlocks it with others.
+func (j *Job) doneBatch() {
+	if j.tx != nil && !j.injectedTx {
+		_ = j.tx.Rollback()
+		j.tx = nil
+	}
+	if j.conn != nil {
+		_ = j.conn.Close()
+	}
+	j.locker.finish(j)
+}
