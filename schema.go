@@ -3,9 +3,10 @@ package qg
 import (
 	"context"
 	"database/sql"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 )
 
 // Schema is schema.sql: the statements that create the Ruby Que 0.x que_jobs
@@ -13,6 +14,31 @@ import (
 //
 //go:embed schema.sql
 var Schema string
+
+// sideSchemas holds the idempotent SQL of qg's own side tables (all named
+// qg_*), one feature a file: schema_qg_<feature>.sql. Migrate runs them in
+// name order after que_jobs exists. They never touch que_jobs' columns.
+//
+//go:embed schema_qg_*.sql
+var sideSchemas embed.FS
+
+// migrateSideTables creates qg's side tables that are missing.
+func migrateSideTables(ctx context.Context, tx *sql.Tx) error {
+	names, err := fs.Glob(sideSchemas, "schema_qg_*.sql")
+	if err != nil {
+		return fmt.Errorf("qg: migrate: %w", err)
+	}
+	for _, name := range names { // fs.Glob returns them sorted
+		stmt, err := sideSchemas.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("qg: migrate: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, string(stmt)); err != nil {
+			return fmt.Errorf("qg: migrate: %s: %w", name, err)
+		}
+	}
+	return nil
+}
 
 // migrateLockKey is the two-int4 advisory lock Migrate holds while it looks
 // at and creates the table, so concurrent migrations never race. The two-int4
@@ -35,14 +61,15 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("qg: migrate: take migration lock: %w", err)
 	}
 	err = checkTable(ctx, tx, que0)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, ErrNoTable) {
+	if errors.Is(err, ErrNoTable) {
+		if _, err := tx.ExecContext(ctx, Schema); err != nil {
+			return fmt.Errorf("qg: migrate: create que_jobs: %w", err)
+		}
+	} else if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, Schema); err != nil {
-		return fmt.Errorf("qg: migrate: create que_jobs: %w", err)
+	if err := migrateSideTables(ctx, tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("qg: migrate: commit: %w", err)
