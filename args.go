@@ -40,7 +40,7 @@ func (j *Job) DecodeArgs(dst ...any) error {
 // splitArgs splits a JSON array into its raw elements. Empty args are an
 // empty array.
 func splitArgs(args []byte) ([]json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(args)
+	trimmed := bytes.Trim(args, " \t\r\n") // JSON's own whitespace only
 	if len(trimmed) == 0 {
 		return nil, nil
 	}

@@ -69,7 +69,12 @@ func TestBatchPoolWorksEachJobExactlyOnce(t *testing.T) {
 		running[j.ID] = true
 	}
 	m := WorkMap{
-		"Plain": func(j *Job) error { mark(j); time.Sleep(time.Duration(j.ID%3) * time.Millisecond); count(j); return nil },
+		"Plain": func(j *Job) error {
+			mark(j)
+			time.Sleep(time.Duration(j.ID%3) * time.Millisecond)
+			count(j)
+			return nil
+		},
 		"WithTx": func(j *Job) error {
 			mark(j)
 			if _, err := j.Tx().Exec(`INSERT INTO batch_effects VALUES ($1)`, j.ID); err != nil {
