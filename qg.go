@@ -19,7 +19,7 @@ var ErrMissingType = errors.New("qg: job type must be specified")
 // JSON. Nothing is written in that case.
 var ErrInvalidArgs = errors.New("qg: job args are not valid JSON")
 
-// ErrNoTable is wrapped by [NewClient2] and [Migrate]'s callers when the
+// ErrNoTable is wrapped by [NewClient2] when the
 // que_jobs table does not exist. Run [Migrate] to create it.
 var ErrNoTable = errors.New("qg: table que_jobs does not exist (run qg.Migrate)")
 
