@@ -41,6 +41,28 @@
 // pinned connection until Done; do not use it after Done, nor at the same
 // time as Job.Tx.
 //
+// # Batch locking
+//
+// A [WorkerPool] with Batch set trades the one-connection-per-job design for
+// throughput: one session locks a batch of jobs per walk and holds their
+// session locks while the workers run them, then deletes finished jobs in a
+// committed transaction and unlocks them, pipelined with the next walk. A
+// crash still ends that session and releases every lock. A job whose
+// WorkFunc calls Job.Tx gets a pool connection for its transaction and
+// deletes itself inside it, so its writes and its removal still commit
+// together; if its lock was lost meanwhile (the locker's session died) and
+// the job is already gone, the work rolls back.
+//
+// # Production settings
+//
+// [WorkerConfig], embedded in Worker and WorkerPool, holds a job timeout, the
+// backoff, an optional error limit after which a job moves to its dead-letter
+// queue ([DeadQueue]), lifecycle [Hooks] and a *slog.Logger. A WorkFunc may
+// return [RetryIn], [RetryAt] or [GiveUp] to choose what happens next.
+// [WorkerPool.Run] runs a pool until a context ends. [InstallNotifyTrigger]
+// and WorkerPool.Listen wake idle workers as soon as a job is inserted, by
+// any producer; a Client's own enqueues wake its idle workers anyway.
+//
 // # Ruby and Go on one table
 //
 // The table is Que 0.x's, schema version 3 (the table comment '3');
