@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testURLEnv names the server the test runs on; defaultDatabaseURL when
+// unset.
+const testURLEnv = "QG_TEST_DATABASE_URL"
+
+// runBudget bounds each chaos run of the tests.
+const runBudget = 50 * time.Second
+
+// TestChaos runs the command at a small size, with kills and a session
+// termination, and checks it passes with every invariant in its summary.
+//
+// The two chaos runs are not parallel: each opens some forty sessions, and
+// the test server is shared.
+func TestChaos(t *testing.T) {
+	bin, url := buildCommand(t), testServer(t)
+	sum, code, stderr := runChaos(t, bin, "-database-url", url, "-jobs", "2000", "-workers", "3",
+		"-concurrency", "4", "-kills", "2", "-terminate", "1")
+	if code != exitOK || !sum.OK {
+		t.Fatalf("exit code %d, failures %q; stderr:\n%s", code, sum.Failures, stderr)
+	}
+	want := map[string][2]int{
+		"jobs_exactly_once":   {sum.ExactlyOnce, 2000},
+		"jobs_completed":      {sum.Completed, 2000},
+		"jobs_doubled":        {sum.Doubled, 0},
+		"jobs_lost":           {sum.Lost, 0},
+		"jobs_remaining":      {sum.Remaining, 0},
+		"overlaps":            {sum.Overlaps, 0},
+		"runs_without_lock":   {sum.RunsWithoutLock, 0},
+		"locks_left":          {sum.LocksLeft, 0},
+		"workers_killed":      {sum.WorkersKilled, 2},
+		"terminations":        {sum.Terminations, 1},
+		"unexpected_exits":    {sum.UnexpectedExits, 0},
+		"workers_stuck":       {sum.StuckWorkers, 0},
+		"events_fired":        {sum.EventsFired, 3},
+		"recoveries recorded": {len(sum.Recoveries), 1},
+	}
+	for name, got := range want {
+		if got[0] != got[1] {
+			t.Errorf("%s = %d, want %d", name, got[0], got[1])
+		}
+	}
+	if sum.Attempts < 2000 {
+		t.Errorf("attempts = %d, want at least 2000", sum.Attempts)
+	}
+}
+
+// TestChaosDetectsOverlap runs the command with a deliberate bug, runs that
+// release their job's lock early, and checks the run fails on it: the
+// checks can fail.
+func TestChaosDetectsOverlap(t *testing.T) {
+	bin, url := buildCommand(t), testServer(t)
+	sum, code, stderr := runChaos(t, bin, "-database-url", url, "-jobs", "300", "-workers", "2",
+		"-concurrency", "4", "-kills", "0", "-terminate", "1", "-fault", faultUnlockEarly)
+	if code != exitFailed || sum.OK {
+		t.Fatalf("exit code %d (ok %v) with the unlock-early fault, want %d; stderr:\n%s",
+			code, sum.OK, exitFailed, stderr)
+	}
+	if sum.Overlaps == 0 && sum.Doubled == 0 {
+		t.Errorf("the fault went unnoticed: overlaps %d, doubled %d", sum.Overlaps, sum.Doubled)
+	}
+	if sum.Lost != 0 {
+		t.Errorf("jobs_lost = %d with the unlock-early fault, want 0", sum.Lost)
+	}
+}
+
+// runChaos runs the command with args and -json, and returns its decoded
+// summary, exit code and stderr.
+func runChaos(t *testing.T, bin string, args ...string) (Summary, int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runBudget+30*time.Second)
+	defer cancel()
+	args = append(args, "-json", "-timeout", runBudget.String())
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run %s: %v", bin, err)
+	}
+	var sum Summary
+	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+		t.Fatalf("decode summary: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	return sum, cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+// built is the command, built once for all tests.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// TestMain removes the built command after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildCommand builds the command once, with the race detector when the
+// tests have it, so the worker processes run qg under it too.
+func buildCommand(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "qg-chaos-test-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "qg-chaos")
+		args := []string{"build", "-o", built.bin}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.bin
+}
+
+// testServer returns the URL of the test server, and fails the test with
+// instructions when it cannot be reached.
+func testServer(t *testing.T) string {
+	t.Helper()
+	url := envOr(testURLEnv, defaultDatabaseURL)
+	db, err := openDB(url, "qg-chaos-test", 1)
+	if err == nil {
+		defer db.Close()
+		err = ping(db)
+	}
+	if err != nil {
+		t.Fatalf("the chaos test needs PostgreSQL at %s: %v\n"+
+			"Start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
+			"or set %s to a server where the user may create databases.",
+			redact(url), err, testURLEnv)
+	}
+	return url
+}
+
+// ping checks the server answers within a few seconds.
+func ping(db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
+}
+
+// TestPlanEvents checks the events are spread over the run, kinds mixed.
+func TestPlanEvents(t *testing.T) {
+	t.Parallel()
+	plan := planEvents(2, 1, false)
+	var kinds []string
+	for i, ev := range plan {
+		kinds = append(kinds, string(ev.kind))
+		if ev.at < firstEventAt || ev.at > lastEventAt || (i > 0 && ev.at <= plan[i-1].at) {
+			t.Errorf("event %d at %.2f of the run", i, ev.at)
+		}
+	}
+	if got, want := strings.Join(kinds, ","), "kill -9,terminate sessions,kill -9"; got != want {
+		t.Errorf("plan %s, want %s", got, want)
+	}
+}
+
+// TestParseFlags checks the defaults and the validation of the flags.
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseFlags(nil, os.Stderr)
+	if err != nil || cfg.jobs != 20000 || cfg.workers != 4 || cfg.concurrency != 4 || cfg.terminate != 2 ||
+		cfg.restartPostgres || cfg.timeout != 10*time.Minute {
+		t.Errorf("defaults: %+v, %v", cfg, err)
+	}
+	for _, args := range [][]string{{"-terminate", "0"}, {"-jobs", "0"}, {"-fault", "nope"},
+		{"-worker"}, {"-database-url", "host=x"}, {"-restart-postgres", "-database-url", "postgres://db.example/x"}} {
+		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+}

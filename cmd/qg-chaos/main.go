@@ -1,0 +1,163 @@
+// Command qg-chaos proves, under crashes, that qg never loses a job and never
+// runs one twice at once.
+//
+// It creates a scratch database on the server of -database-url, enqueues
+// -jobs jobs and works them with -workers worker processes (copies of itself,
+// each running a qg.WorkerPool of -concurrency workers), while it kills
+// workers with SIGKILL, ends every server session of the scratch database
+// with pg_terminate_backend and, with -restart-postgres, restarts the local
+// PostgreSQL. When the queue is empty it stops the workers and checks that:
+//
+//   - every job's effect committed exactly once: the effect is written in the
+//     job's transaction, so it commits if and only if the job's deletion does;
+//   - no job was lost;
+//   - no job was run by two workers at the same moment, and every run held
+//     the job's advisory lock;
+//   - no advisory lock was left behind;
+//   - the worker processes kept working after each server-side disconnection.
+//
+// It prints a table (JSON with -json) and exits 0 only when all of that holds,
+// 1 otherwise. The scratch database is dropped at the end unless -keep.
+//
+// Usage:
+//
+//	go run ./cmd/qg-chaos [-jobs 20000] [-workers 4] [-concurrency 4]
+//	    [-kills 6] [-terminate 2] [-restart-postgres] [-timeout 10m] [-keep] [-json]
+//
+// The flags -worker, -token and -fault are internal: the first two start a
+// worker process, and -fault=unlock-early makes every run give up its lock
+// early, a deliberate bug that proves the checks can fail.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"time"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0 // every invariant held
+	exitFailed = 1 // an invariant failed, or the run could not be done
+	exitUsage  = 2 // bad flags
+)
+
+// defaultDatabaseURL is the server used when neither -database-url nor
+// QG_DATABASE_URL is given.
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// faultUnlockEarly is the only deliberate fault -fault accepts.
+const faultUnlockEarly = "unlock-early"
+
+// config holds the command's flags, for both the supervisor and the workers.
+type config struct {
+	databaseURL     string
+	jobs            int
+	workers         int
+	concurrency     int
+	kills           int
+	terminate       int
+	restartPostgres bool
+	timeout         time.Duration
+	keep            bool
+	json            bool
+
+	worker bool   // run as a worker process
+	token  string // the worker process's identity, given by the supervisor
+	fault  string // a deliberate fault for the self-test, or ""
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run parses args and runs the supervisor or a worker process; it returns
+// the exit code.
+func run(args []string, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "qg-chaos: %v\n", err)
+		return exitUsage
+	}
+	if cfg.worker {
+		return runWorker(cfg)
+	}
+	return runSupervisor(cfg)
+}
+
+// parseFlags reads the command line into a config and validates it.
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("qg-chaos", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.databaseURL, "database-url", envOr("QG_DATABASE_URL", defaultDatabaseURL),
+		"server to run on (a postgres:// URL); a scratch database is created there")
+	fs.IntVar(&c.jobs, "jobs", 20000, "jobs to enqueue")
+	fs.IntVar(&c.workers, "workers", 4, "worker OS processes")
+	fs.IntVar(&c.concurrency, "concurrency", 4, "qg.WorkerPool size in each worker process")
+	fs.IntVar(&c.kills, "kills", 6, "worker processes to kill with SIGKILL during the run")
+	fs.IntVar(&c.terminate, "terminate", 2, "rounds of pg_terminate_backend on every session of the scratch database (at least 1)")
+	fs.BoolVar(&c.restartPostgres, "restart-postgres", false,
+		"restart the local PostgreSQL once mid-run (pg_ctlcluster --skip-systemctl-redirect <version> main restart)")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
+	fs.BoolVar(&c.keep, "keep", false, "keep the scratch database for inspection")
+	fs.BoolVar(&c.json, "json", false, "print the summary as JSON")
+	fs.BoolVar(&c.worker, "worker", false, "internal: run as a worker process")
+	fs.StringVar(&c.token, "token", "", "internal: the worker process's identity")
+	fs.StringVar(&c.fault, "fault", "", "internal self-test: "+faultUnlockEarly+" makes runs release their lock early")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return c, c.validate()
+}
+
+// validate checks the flags' values.
+func (c config) validate() error {
+	u, err := url.Parse(c.databaseURL)
+	switch {
+	case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql"):
+		return fmt.Errorf("-database-url must be a postgres:// URL")
+	case c.jobs < 1 || c.workers < 1 || c.concurrency < 1:
+		return fmt.Errorf("-jobs, -workers and -concurrency must be at least 1")
+	case c.kills < 0:
+		return fmt.Errorf("-kills must not be negative")
+	case c.terminate < 1:
+		return fmt.Errorf("-terminate must be at least 1")
+	case c.timeout <= 0:
+		return fmt.Errorf("-timeout must be positive")
+	case c.fault != "" && c.fault != faultUnlockEarly:
+		return fmt.Errorf("-fault: unknown fault %q", c.fault)
+	case c.worker && c.token == "":
+		return fmt.Errorf("-worker needs -token")
+	case c.restartPostgres && !isLocal(u):
+		return fmt.Errorf("-restart-postgres restarts the local PostgreSQL, but -database-url names host %q", u.Hostname())
+	}
+	return nil
+}
+
+// isLocal reports whether u names a server on this machine.
+func isLocal(u *url.URL) bool {
+	switch u.Hostname() {
+	case "", "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}
+
+// envOr is the environment variable key, or def when it is unset or empty.
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
