@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -276,4 +277,38 @@ func otherDatabaseLock(t *testing.T, id int64) func() {
 		t.Fatal(err)
 	}
 	return func() { db.Close() }
+}
+
+// A WorkFunc that deletes its job, then swallows a failed statement: the
+// COMMIT rolls back, and the job must stay locked while its failure is
+// recorded (the unlock must not run after the rolled-back COMMIT).
+func TestSwallowedFailureAfterDeleteKeepsLock(t *testing.T) {
+	c, q := setup(t)
+	j := enqueue(t, c, &Job{Queue: q, Type: "Swallows"})
+	var lockedDuringFailure bool
+	w := newTestWorker(c, q, WorkMap{"Swallows": func(j *Job) error {
+		if err := j.Delete(); err != nil {
+			return err
+		}
+		_, _ = j.Tx().Exec(`SELECT 1/0`) // fails; the WorkFunc ignores it
+		return nil
+	}})
+	w.Hooks.Failed = func(e JobEvent) {
+		var n int
+		_ = testDB.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1
+  AND (classid::bigint << 32) + objid::bigint = $1 AND granted`, e.Job.ID).Scan(&n)
+		lockedDuringFailure = n == 1
+	}
+	for range 2 { // the second run has a warm statement cache
+		if _, err := testDB.Exec(`UPDATE que_jobs SET run_at = now() WHERE job_id = $1`, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		w.WorkOne()
+		if !lockedDuringFailure {
+			t.Fatal("the job was unlocked while its failure was recorded")
+		}
+	}
+	if count, msg, _, found := jobRow(t, j.ID); !found || count != 2 || !strings.Contains(msg, "aborted") {
+		t.Fatalf("found %v count %d msg %q", found, count, msg)
+	}
 }

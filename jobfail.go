@@ -14,6 +14,12 @@ import (
 // this, a job that always breaks its connection would rerun at once, forever,
 // without backoff.
 func (j *Job) recordFailure(delay time.Duration, msg string) error {
+	if j.unlocked {
+		// The lock is gone already: record only if no one took the job.
+		j.Done()
+		args := append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
+		return j.client.execIfFree(j, j.d.failJob, args...)
+	}
 	err := j.errorIn(delay, msg)
 	if err == nil || j.client == nil || j.locker != nil {
 		return err // a batch locker's session still holds the lock

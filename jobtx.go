@@ -70,44 +70,50 @@ func (j *Job) commit() error {
 	defer cancel()
 	deleting := !j.deleted && !j.errored
 	b := &pgx.Batch{}
+	// A statement before COMMIT fails in an aborted transaction and stops
+	// the pipeline there, so the unlock never runs after a COMMIT that rolled
+	// back: the job stays locked while its failure is recorded.
 	if deleting {
 		b.Queue(j.d.deleteJob, j.d.keyArgs(j)...)
+	} else {
+		b.Queue("SELECT 1")
 	}
 	b.Queue("COMMIT")
 	b.Queue(j.d.unlockJob, j.ID)
-	unlocked, err := runFinish(j.pgxConn.SendBatch(ctx, b), deleting)
+	unlocked, err := runFinish(j.pgxConn.SendBatch(ctx, b))
+	j.unlocked = unlocked
 	if err != nil {
 		_, _ = j.pgxConn.Exec(ctx, "ROLLBACK") // only a warning when none is open
 		j.deleted, j.errored = false, false
 		return fmt.Errorf("qg: finish job %d: %w", j.ID, err)
 	}
-	j.deleted = j.deleted || deleting
-	j.unlocked = unlocked
+	j.deleted = true
 	return nil
 }
 
-// runFinish reads the results of commit's pipeline: the delete if queued,
-// the commit, and the unlock.
-func runFinish(br pgx.BatchResults, deleting bool) (unlocked bool, err error) {
+// runFinish reads the results of commit's pipeline: the delete (or guard),
+// the commit, and the unlock. unlocked reports whether the unlock ran and
+// released the lock, even when err says the commit rolled back.
+func runFinish(br pgx.BatchResults) (unlocked bool, err error) {
 	defer func() {
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	if deleting {
-		if _, err := br.Exec(); err != nil {
-			return false, err
-		}
+	if _, err := br.Exec(); err != nil {
+		return false, err
 	}
 	tag, err := br.Exec()
 	if err != nil {
 		return false, err
 	}
-	if string(tag) == "ROLLBACK" {
-		return false, errRolledBack
+	if serr := br.QueryRow().Scan(&unlocked); serr != nil {
+		return false, serr
 	}
-	err = br.QueryRow().Scan(&unlocked)
-	return unlocked, err
+	if string(tag) == "ROLLBACK" {
+		return unlocked, errRolledBack
+	}
+	return unlocked, nil
 }
 
 // errRolledBack says a COMMIT found its transaction aborted by an earlier
