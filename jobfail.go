@@ -2,8 +2,11 @@ package qg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgconn"
 )
 
 // recordFailure records a failure on the job's pinned connection. When that
@@ -53,8 +56,8 @@ func (j *Job) bury(msg string) error {
 
 // execIfFree runs a statement on job j from a pool connection, inside a
 // transaction that first takes j's lock at transaction level: it runs only
-// if no session holds the job's lock, and the lock ends with the
-// transaction, so nothing can leak.
+// once no session holds the job's lock (waiting up to 5 s for it), and the
+// lock ends with the transaction, so nothing can leak.
 func (c *Client) execIfFree(j *Job, query string, args ...any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
@@ -63,12 +66,18 @@ func (c *Client) execIfFree(j *Job, query string, args ...any) error {
 		return fmt.Errorf("qg: job %d: begin: %w", j.ID, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	var free bool
-	if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, j.ID).Scan(&free); err != nil {
-		return fmt.Errorf("qg: job %d: lock: %w", j.ID, err)
+	// The session that held the lock may still be on its way out (a backend
+	// notices a closed socket only when its statement ends): wait a little
+	// for the lock rather than give up at once.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '5s'`); err != nil {
+		return fmt.Errorf("qg: job %d: %w", j.ID, err)
 	}
-	if !free {
-		return nil // another worker has it now; it records its own outcome
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, j.ID); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
+			return nil // another worker has it now; it records its own outcome
+		}
+		return fmt.Errorf("qg: job %d: lock: %w", j.ID, err)
 	}
 	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("qg: job %d: %w", j.ID, err)
