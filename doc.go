@@ -63,6 +63,13 @@
 // and WorkerPool.Listen wake idle workers as soon as a job is inserted, by
 // any producer; a Client's own enqueues wake its idle workers anyway.
 //
+// # Periodic jobs
+//
+// A [Scheduler] enqueues a job on every tick of a [Schedule] ([Every] or a
+// cron expression, see [ParseCron]), exactly once per tick across any
+// number of processes: each tick is claimed in the side table qg_periodic in
+// the same transaction as its job's insert.
+//
 // # Ruby and Go on one table
 //
 // The table is Que 0.x's, schema version 3 (the table comment '3');
