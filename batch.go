@@ -51,6 +51,9 @@ func (c *Client) enqueueBatch(ctx context.Context, q Queryer, jobs []*Job) error
 			return fmt.Errorf("qg: enqueue batch: job %d: %w", i, err)
 		}
 	}
+	if unique, err := c.enqueueUniqueBatch(ctx, q, jobs); unique {
+		return err
+	}
 	rows, err := q.QueryContext(ctx, c.d.insertJobs, c.d.insertManyArgs(jobs)...)
 	if err != nil {
 		return fmt.Errorf("qg: enqueue batch of %d jobs: %w", len(jobs), err)

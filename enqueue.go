@@ -71,6 +71,9 @@ func (c *Client) enqueue(ctx context.Context, q Queryer, j *Job) error {
 	if err := validateJob(j); err != nil {
 		return err
 	}
+	if unique, err := c.enqueueUnique(ctx, q, j); unique {
+		return err
+	}
 	row := q.QueryRowContext(ctx, c.d.insertJob, c.d.insertArgs(j)...)
 	if err := row.Scan(&j.ID, &j.Priority, runAtScanner{&j.RunAt}); err != nil {
 		return fmt.Errorf("qg: enqueue %s job in queue %q: %w", j.Type, j.Queue, err)

@@ -52,6 +52,56 @@ type Job struct {
 	// LastError is the message of the job's last failure, if any.
 	LastError sql.NullString
 
+	// Unique makes an enqueue skip the job when an equal one is already
+	// there. Equal means the same Queue, Type and Args (compared as JSON:
+	// key order and spacing do not matter, 1 and 1.0 differ) or, when
+	// UniqueKey is set, the same UniqueKey. Setting UniqueKey or UniqueFor
+	// makes a job unique too. Zero: not unique.
+	//
+	// A unique job holds its key from the commit of its enqueue for as long
+	// as it is in que_jobs: queued, scheduled, running, or failed and
+	// waiting for its retry. It frees the key when it leaves que_jobs,
+	// whoever deletes it (a Go or a Ruby worker that worked it, or a DELETE
+	// by hand), and when a Worker gives it up ([DeadQueue]); with UniqueFor,
+	// only UniqueFor later. An enqueue whose transaction rolls back never
+	// took the key.
+	//
+	// A duplicate is not an error: the enqueue inserts nothing, returns nil,
+	// sets Duplicate, and sets ID to the job holding the key (within
+	// UniqueFor, that job may be finished). No statement fails, so
+	// EnqueueInTx leaves the caller's transaction usable. An enqueue of a
+	// key another transaction has taken and not yet committed waits for it,
+	// as an insert into a unique index does: it is a duplicate if that
+	// transaction commits, and inserts the job if it rolls back (take keys
+	// in one order in transactions that take several). In a REPEATABLE READ
+	// or SERIALIZABLE transaction, a key taken or freed concurrently is a
+	// serialization failure instead.
+	//
+	// Keys live in the table qg_unique, beside que_jobs; [Migrate] creates
+	// it and the triggers on que_jobs that free keys, so Ruby workers need
+	// no change. [PruneUnique] removes expired keys. Only qg's enqueues take
+	// keys: a job another producer (Ruby) inserts is never a duplicate and
+	// holds no key. A Client's Sync mode ignores uniqueness, and LockJob
+	// does not read these fields back.
+	Unique bool
+
+	// UniqueKey, when not empty, makes the job unique by this key instead
+	// of by queue, type and args: one job per key in all of que_jobs,
+	// whatever its queue and type (put the type in the key to scope it).
+	// See Unique.
+	UniqueKey string
+
+	// UniqueFor keeps a unique job's key taken for this long after the job
+	// finished (was worked, deleted or given up), so that an equal job
+	// enqueued meanwhile is a duplicate. Zero frees the key as the job
+	// finishes. See Unique.
+	UniqueFor time.Duration
+
+	// Duplicate is set by an enqueue of a unique job whose key was taken:
+	// nothing was inserted and ID is the job that holds the key. Any other
+	// enqueue clears it.
+	Duplicate bool
+
 	mu            sync.Mutex
 	client        *Client
 	d             *dialect

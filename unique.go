@@ -1,0 +1,272 @@
+package qg
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrUniqueUnavailable is wrapped in the error of an enqueue of a unique job
+// when the database lacks what unique jobs need: the table qg_unique
+// ([Migrate] creates it), or the triggers on que_jobs that free its keys
+// ([EnableUniqueJobs] installs them, run by a role that may create triggers
+// on que_jobs, its owner).
+var ErrUniqueUnavailable = errors.New("qg: unique jobs are not enabled: run qg.Migrate, then qg.EnableUniqueJobs")
+
+// EnableUniqueJobs installs the triggers on que_jobs that free a unique
+// job's key when the job leaves the table (worked and deleted by a Go or a
+// Ruby worker, deleted by hand, given up, or truncated). It is opt-in,
+// like [InstallNotifyTrigger]: Migrate leaves a Ruby-created que_jobs
+// alone, and every delete pays for the trigger (one index probe on
+// qg_unique). Idempotent; [DisableUniqueJobs] removes them, after which
+// unique enqueues fail with ErrUniqueUnavailable.
+func EnableUniqueJobs(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, enableUnique); err != nil {
+		return fmt.Errorf("qg: enable unique jobs: %w", err)
+	}
+	return nil
+}
+
+// DisableUniqueJobs removes the triggers EnableUniqueJobs installed.
+func DisableUniqueJobs(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, disableUnique); err != nil {
+		return fmt.Errorf("qg: disable unique jobs: %w", err)
+	}
+	return nil
+}
+
+const (
+	enableUnique = `/* qg:enable_unique */ DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                 WHERE tgrelid = 'que_jobs'::regclass AND tgname = 'qg_unique_deleted') THEN
+    CREATE TRIGGER qg_unique_deleted AFTER DELETE ON que_jobs
+      FOR EACH ROW EXECUTE FUNCTION qg_unique_release();
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                 WHERE tgrelid = 'que_jobs'::regclass AND tgname = 'qg_unique_buried') THEN
+    CREATE TRIGGER qg_unique_buried AFTER UPDATE OF queue ON que_jobs
+      FOR EACH ROW
+      WHEN (NEW.queue LIKE 'qg:dead:%' AND OLD.queue NOT LIKE 'qg:dead:%')
+      EXECUTE FUNCTION qg_unique_release();
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                 WHERE tgrelid = 'que_jobs'::regclass AND tgname = 'qg_unique_truncated') THEN
+    CREATE TRIGGER qg_unique_truncated AFTER TRUNCATE ON que_jobs
+      FOR EACH STATEMENT EXECUTE FUNCTION qg_unique_truncated();
+  END IF;
+END
+$$`
+	disableUnique = `/* qg:disable_unique */ DROP TRIGGER IF EXISTS qg_unique_deleted ON que_jobs;
+DROP TRIGGER IF EXISTS qg_unique_buried ON que_jobs;
+DROP TRIGGER IF EXISTS qg_unique_truncated ON que_jobs`
+)
+
+// maxUniqueTries bounds the runs of insertUnique for one job. A run is
+// inconclusive only when a concurrent transaction took or re-took the key
+// after the run's snapshot; the next run sees it.
+const maxUniqueTries = 10
+
+const (
+	// insertUnique takes the job's key ($6) and inserts the job with the
+	// same job_id, or returns the job holding the key: one row, or none
+	// when the snapshot missed a concurrent change of the key (run again).
+	// fresh waits for an uncommitted insert of the key; reclaimed takes an
+	// expired key with a row lock; neither locks a key that is taken.
+	insertUnique = `/* qg:insert_unique */ WITH armed AS (
+  SELECT count(*) = 3 AS ok FROM pg_trigger
+  WHERE tgrelid = 'que_jobs'::regclass AND tgenabled <> 'D'
+    AND tgname IN ('qg_unique_deleted', 'qg_unique_buried', 'qg_unique_truncated')
+), fresh AS (
+  INSERT INTO qg_unique (key, job_id, hold)
+  SELECT $6::text, nextval(pg_get_serial_sequence('que_jobs', 'job_id')::regclass),
+    make_interval(secs => $7::double precision)
+  FROM armed WHERE ok
+  ON CONFLICT (key) DO NOTHING
+  RETURNING job_id
+), reclaimed AS (
+  UPDATE qg_unique
+  SET job_id = nextval(pg_get_serial_sequence('que_jobs', 'job_id')::regclass),
+    hold = make_interval(secs => $7::double precision), expires_at = NULL
+  WHERE key = $6::text AND expires_at <= statement_timestamp()
+    AND (SELECT ok FROM armed) AND NOT EXISTS (SELECT FROM fresh)
+  RETURNING job_id
+), claim AS (
+  SELECT job_id FROM fresh UNION ALL SELECT job_id FROM reclaimed
+), job AS (
+  INSERT INTO que_jobs (job_id, queue, priority, run_at, job_class, args)
+  SELECT job_id, $1::text, coalesce($2::smallint, 100), coalesce($3::timestamptz, now()), $4::text, $5::json
+  FROM claim
+  RETURNING job_id, priority, run_at
+)
+SELECT 'inserted', job_id, priority, run_at FROM job
+UNION ALL
+SELECT 'duplicate', job_id, NULL, NULL FROM qg_unique
+WHERE key = $6::text AND (expires_at IS NULL OR expires_at > statement_timestamp())
+  AND (SELECT ok FROM armed) AND NOT EXISTS (SELECT FROM claim)
+UNION ALL
+SELECT 'unarmed', NULL, NULL, NULL FROM armed WHERE NOT ok`
+
+	// pruneUnique deletes one batch of keys expired more than $1 seconds
+	// ago; a key being re-taken is skipped.
+	pruneUnique = `/* qg:prune_unique */ DELETE FROM qg_unique
+WHERE ctid = ANY (ARRAY(
+  SELECT ctid FROM qg_unique
+  WHERE expires_at < statement_timestamp() - make_interval(secs => $1::double precision)
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED))`
+)
+
+// isUnique reports whether j asks to be unique.
+func (j *Job) isUnique() bool {
+	return j.Unique || j.UniqueKey != "" || j.UniqueFor > 0
+}
+
+// enqueueUnique enqueues a validated unique job through q, and reports
+// false, doing nothing, for a job that is not unique. It clears Duplicate.
+func (c *Client) enqueueUnique(ctx context.Context, q Queryer, j *Job) (bool, error) {
+	j.Duplicate = false
+	if !j.isUnique() {
+		return false, nil
+	}
+	key, err := uniqueKey(j)
+	if err != nil {
+		return true, fmt.Errorf("qg: enqueue unique %s job in queue %q: %w", j.Type, j.Queue, err)
+	}
+	args := append(c.d.insertArgs(j), key, max(j.UniqueFor, 0).Seconds())
+	for range maxUniqueTries {
+		done, err := insertUniqueOnce(ctx, q, j, args)
+		if err != nil {
+			return true, fmt.Errorf("qg: enqueue unique %s job in queue %q: %w", j.Type, j.Queue, err)
+		}
+		if done {
+			return true, nil
+		}
+	}
+	return true, fmt.Errorf("qg: enqueue unique %s job in queue %q: its key kept changing in %d tries",
+		j.Type, j.Queue, maxUniqueTries)
+}
+
+// insertUniqueOnce runs insertUnique once. It reports false when the run
+// was inconclusive.
+func insertUniqueOnce(ctx context.Context, q Queryer, j *Job, args []any) (bool, error) {
+	var result string
+	var id sql.NullInt64
+	var priority sql.NullInt16
+	var runAt time.Time
+	err := q.QueryRowContext(ctx, insertUnique, args...).
+		Scan(&result, &id, &priority, optionalRunAt{&runAt})
+	switch {
+	case isNoRows(err):
+		return false, nil
+	case isUndefinedTable(err):
+		return false, fmt.Errorf("%w (%v)", ErrUniqueUnavailable, err)
+	case err != nil:
+		return false, err
+	case result == "unarmed":
+		return false, fmt.Errorf("%w (its triggers on que_jobs are missing or disabled)", ErrUniqueUnavailable)
+	}
+	j.ID = id.Int64
+	j.Duplicate = result == "duplicate"
+	if !j.Duplicate {
+		j.Priority, j.RunAt = priority.Int16, runAt
+	}
+	return true, nil
+}
+
+// enqueueUniqueBatch enqueues validated jobs one by one when any of them is
+// unique, in a transaction of its own when q is a *sql.DB, so the batch
+// still commits as a whole. It reports false, doing nothing, when none is
+// unique. It clears Duplicate on every job.
+func (c *Client) enqueueUniqueBatch(ctx context.Context, q Queryer, jobs []*Job) (bool, error) {
+	unique := false
+	for _, j := range jobs {
+		j.Duplicate = false
+		unique = unique || j.isUnique()
+	}
+	if !unique {
+		return false, nil
+	}
+	if db, ok := q.(*sql.DB); ok {
+		return true, runInTx(ctx, db, func(tx *sql.Tx) error { return c.enqueueEach(ctx, tx, jobs) })
+	}
+	return true, c.enqueueEach(ctx, q, jobs)
+}
+
+// enqueueEach enqueues jobs in order through q.
+func (c *Client) enqueueEach(ctx context.Context, q Queryer, jobs []*Job) error {
+	for i, j := range jobs {
+		if err := c.enqueue(ctx, q, j); err != nil {
+			return fmt.Errorf("qg: enqueue batch: job %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// uniqueKey is the key qg_unique stores for j: a SHA-256 of UniqueKey, or
+// of the queue, the type and the args in canonical JSON. Each part is
+// prefixed with its length, so no two different jobs give the same input.
+func uniqueKey(j *Job) (string, error) {
+	h := sha256.New()
+	if j.UniqueKey != "" {
+		fmt.Fprintf(h, "key:%d:%s", len(j.UniqueKey), j.UniqueKey)
+		return "k:" + hex.EncodeToString(h.Sum(nil)), nil
+	}
+	args, err := canonicalJSON([]byte(jobArgs(j)))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidArgs, err)
+	}
+	fmt.Fprintf(h, "args:%d:%s%d:%s%d:%s", len(j.Queue), j.Queue, len(j.Type), j.Type, len(args), args)
+	return "a:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// canonicalJSON rewrites a JSON value with its objects' keys sorted and no
+// spaces. Numbers keep their exact text (1 and 1.0 stay different); for a
+// key repeated in one object the last value counts.
+func canonicalJSON(raw []byte) ([]byte, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// PruneUnique deletes the keys of unique jobs that expired more than
+// olderThan ago (a negative olderThan counts as zero): the keys of jobs
+// that finished with a UniqueFor that has passed since. An expired key
+// takes no part in uniqueness, and is re-used by the next enqueue of an
+// equal job, so only keys never enqueued again accumulate; run PruneUnique
+// now and then to remove them. It works in batches like [PruneArchive] and
+// returns how many keys it deleted.
+func PruneUnique(ctx context.Context, db *sql.DB, olderThan time.Duration, batchSize int) (deleted int64, err error) {
+	deleted, _, err = pruneInBatches(ctx, db, pruneUnique, batchSize, max(olderThan, 0).Seconds())
+	if err != nil {
+		return deleted, fmt.Errorf("qg: prune unique keys: %w", err)
+	}
+	return deleted, nil
+}
+
+// optionalRunAt scans a run_at that may be NULL (left alone then).
+type optionalRunAt struct{ t *time.Time }
+
+// Scan implements sql.Scanner.
+func (s optionalRunAt) Scan(v any) error {
+	if v == nil {
+		return nil
+	}
+	return runAtScanner{s.t}.Scan(v)
+}
+
+// isUndefinedTable reports whether err is PostgreSQL's undefined_table.
+func isUndefinedTable(err error) bool {
+	var e interface{ SQLState() string }
+	return errors.As(err, &e) && e.SQLState() == "42P01"
+}
