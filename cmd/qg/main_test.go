@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v4/stdlib" // the "pgx" driver
+
+	"github.com/qg-go/qg"
+)
+
+// defaultTestURL is the server the tests use when QG_TEST_DATABASE_URL is
+// unset. They create a database of their own on it and drop it at the end.
+const defaultTestURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// unreachableURL names a port where no server listens.
+const unreachableURL = "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=5"
+
+var (
+	testURL string  // the URL of this run's database
+	testDB  *sql.DB // a pool on it
+)
+
+// TestMain creates a fresh, migrated database for the run and drops it
+// after the tests, failing the run when any advisory lock is left in it.
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	admin := os.Getenv("QG_TEST_DATABASE_URL")
+	if admin == "" {
+		admin = defaultTestURL
+	}
+	name := fmt.Sprintf("qg_cmd_test_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	dbURL, drop, err := createDatabase(admin, name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: cmd/qg tests need PostgreSQL: %v\n\n"+
+			"Set QG_TEST_DATABASE_URL to a server where the user may create databases\n"+
+			"(default %s), or start a local one:\n"+
+			"  make db                (from the repository root: starts a local or Docker PostgreSQL)\n"+
+			"  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
+			"  docker compose up --wait\n", err, defaultTestURL)
+		return 1
+	}
+	defer drop()
+	testURL = dbURL
+	if testDB, err = sql.Open("pgx", dbURL); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer testDB.Close()
+	if err := qg.Migrate(context.Background(), testDB); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	if n := advisoryLocks(); n != 0 && code == 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d advisory locks left in the test database\n", n)
+		return 1
+	}
+	return code
+}
+
+// createDatabase creates database name on the server of adminURL and
+// returns its URL and a function that drops it.
+func createDatabase(adminURL, name string) (string, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admin, err := sql.Open("pgx", adminURL)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := admin.PingContext(ctx); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("cannot reach the server of QG_TEST_DATABASE_URL: %w", err)
+	}
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop := func() {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Close()
+	}
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	return u.String(), drop, nil
+}
+
+// advisoryLocks counts the advisory locks held in the test database.
+func advisoryLocks() int {
+	var n int
+	err := testDB.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// result is what one run of the command did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// qgEnv runs qg with args and the environment vars, and returns its exit
+// code and output.
+func qgEnv(t *testing.T, vars map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr, func(k string) string { return vars[k] })
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// qgRun runs qg with args on the test database (through DATABASE_URL).
+func qgRun(t *testing.T, args ...string) result {
+	t.Helper()
+	return qgEnv(t, map[string]string{"DATABASE_URL": testURL}, args...)
+}
+
+// want fails the test when r did not exit with code or when its stderr
+// lacks any of the texts.
+func (r result) want(t *testing.T, code int, stderrHas ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+	for _, s := range stderrHas {
+		if !strings.Contains(r.stderr, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+		}
+	}
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// names counts the names testQueue gave, so that each call's is new, even
+// when go test -count runs a test again on the same database.
+var names atomic.Int64
+
+// testQueue names a queue (or schema, or job class) of the test's own.
+func testQueue(t *testing.T) string {
+	return fmt.Sprintf("cmd_%s_%d", unsafeChars.ReplaceAllString(strings.ToLower(t.Name()), "_"), names.Add(1))
+}
+
+// withParam returns rawURL with the query parameter key set to value.
+func withParam(t *testing.T, rawURL, key, value string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// newSchema creates an empty schema of the test's own and returns the URL
+// of the test database with only that schema on its search_path.
+func newSchema(t *testing.T) (name, dbURL string) {
+	t.Helper()
+	name = testQueue(t)
+	if _, err := testDB.Exec(`CREATE SCHEMA ` + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = testDB.Exec(`DROP SCHEMA ` + name + ` CASCADE`) })
+	return name, withParam(t, testURL, "search_path", name)
+}
