@@ -242,8 +242,8 @@ func (s *supervisor) terminateRound(ctx context.Context, round int) (int, error)
 		return 0, err
 	}
 	defer conn.Close()
-	_, err = conn.ExecContext(ctx, `INSERT INTO chaos_terminated (pid, backend_start, round)
-SELECT pid, backend_start, $1 FROM pg_stat_activity
+	_, err = conn.ExecContext(ctx, `INSERT INTO chaos_terminated (pid, backend_start, application_name, round)
+SELECT pid, backend_start, application_name, $1 FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_start IS NOT NULL
 ON CONFLICT DO NOTHING`, round)
 	if err != nil {

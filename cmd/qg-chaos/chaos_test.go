@@ -26,12 +26,34 @@ const runBudget = 50 * time.Second
 // TestChaos runs the command at a small size, with kills and a session
 // termination, and checks it passes with every invariant in its summary.
 //
-// The two chaos runs are not parallel: each opens some forty sessions, and
-// the test server is shared.
+// The chaos runs are not parallel: each opens some forty sessions, and the
+// test server is shared.
 func TestChaos(t *testing.T) {
 	bin, url := buildCommand(t), testServer(t)
 	sum, code, stderr := runChaos(t, bin, "-database-url", url, "-jobs", "2000", "-workers", "3",
 		"-concurrency", "4", "-kills", "2", "-terminate", "1")
+	checkPassed(t, sum, code, stderr)
+	if sum.Batch != nil {
+		t.Errorf("batch figures %+v in the default mode", *sum.Batch)
+	}
+}
+
+// TestChaosBatch runs the command as TestChaos does, with the workers in
+// qg's batch locking mode.
+func TestChaosBatch(t *testing.T) {
+	bin, url := buildCommand(t), testServer(t)
+	sum, code, stderr := runChaos(t, bin, "-database-url", url, "-jobs", "2000", "-workers", "3",
+		"-concurrency", "4", "-kills", "2", "-terminate", "1", "-batch", "16")
+	checkPassed(t, sum, code, stderr)
+	if sum.Batch == nil || sum.Batch.Size != 16 {
+		t.Errorf("batch figures %+v, want size 16", sum.Batch)
+	}
+}
+
+// checkPassed checks the summary of a run of 2000 jobs with 2 kills and 1
+// termination round shows every invariant held.
+func checkPassed(t *testing.T, sum Summary, code int, stderr string) {
+	t.Helper()
 	if code != exitOK || !sum.OK {
 		t.Fatalf("exit code %d, failures %q; stderr:\n%s", code, sum.Failures, stderr)
 	}
@@ -65,19 +87,39 @@ func TestChaos(t *testing.T) {
 // release their job's lock early, and checks the run fails on it: the
 // checks can fail.
 func TestChaosDetectsOverlap(t *testing.T) {
+	sum := runFault(t)
+	if sum.Overlaps == 0 && sum.Doubled == 0 {
+		t.Errorf("the fault went unnoticed: overlaps %d, doubled %d", sum.Overlaps, sum.Doubled)
+	}
+}
+
+// TestChaosBatchDetectsLockLoss runs the command in batch mode with a
+// deliberate bug, runs that end the locker's session (so their lock) and
+// work on regardless, and checks the run fails on it.
+func TestChaosBatchDetectsLockLoss(t *testing.T) {
+	sum := runFault(t, "-batch", "16")
+	if sum.LockLostMidRun == 0 {
+		t.Errorf("the fault went unnoticed: %d effects written without the lock (overlaps %d, doubled %d)",
+			sum.LockLostMidRun, sum.Overlaps, sum.Doubled)
+	}
+}
+
+// runFault runs the command with the unlock-early fault and args, checks it
+// failed without losing a job, and returns its summary.
+func runFault(t *testing.T, args ...string) Summary {
+	t.Helper()
 	bin, url := buildCommand(t), testServer(t)
-	sum, code, stderr := runChaos(t, bin, "-database-url", url, "-jobs", "300", "-workers", "2",
-		"-concurrency", "4", "-kills", "0", "-terminate", "1", "-fault", faultUnlockEarly)
+	args = append([]string{"-database-url", url, "-jobs", "300", "-workers", "2",
+		"-concurrency", "4", "-kills", "0", "-terminate", "1", "-fault", faultUnlockEarly}, args...)
+	sum, code, stderr := runChaos(t, bin, args...)
 	if code != exitFailed || sum.OK {
 		t.Fatalf("exit code %d (ok %v) with the unlock-early fault, want %d; stderr:\n%s",
 			code, sum.OK, exitFailed, stderr)
 	}
-	if sum.Overlaps == 0 && sum.Doubled == 0 {
-		t.Errorf("the fault went unnoticed: overlaps %d, doubled %d", sum.Overlaps, sum.Doubled)
-	}
 	if sum.Lost != 0 {
 		t.Errorf("jobs_lost = %d with the unlock-early fault, want 0", sum.Lost)
 	}
+	return sum
 }
 
 // runChaos runs the command with args and -json, and returns its decoded
@@ -190,10 +232,10 @@ func TestParseFlags(t *testing.T) {
 	t.Parallel()
 	cfg, err := parseFlags(nil, os.Stderr)
 	if err != nil || cfg.jobs != 20000 || cfg.workers != 4 || cfg.concurrency != 4 || cfg.terminate != 2 ||
-		cfg.restartPostgres || cfg.timeout != 10*time.Minute {
+		cfg.restartPostgres || cfg.batch != 0 || cfg.timeout != 10*time.Minute {
 		t.Errorf("defaults: %+v, %v", cfg, err)
 	}
-	for _, args := range [][]string{{"-terminate", "0"}, {"-jobs", "0"}, {"-fault", "nope"},
+	for _, args := range [][]string{{"-terminate", "0"}, {"-jobs", "0"}, {"-fault", "nope"}, {"-batch", "-1"},
 		{"-worker"}, {"-database-url", "host=x"}, {"-restart-postgres", "-database-url", "postgres://db.example/x"}} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)

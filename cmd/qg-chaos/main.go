@@ -16,17 +16,26 @@
 //   - no advisory lock was left behind;
 //   - the worker processes kept working after each server-side disconnection.
 //
+// With -batch N the worker processes use qg's batch locking
+// (qg.WorkerPool.Batch = N): one session of each process, the locker's,
+// holds the locks of all its jobs, and each job's transaction runs on
+// another session. A run then proves that a session of its own worker
+// process holds its job's lock, and the end of the locker's session (a
+// termination, a restart, a kill) counts as the death of every run whose
+// lock it held; see workload.go and batch.go.
+//
 // It prints a table (JSON with -json) and exits 0 only when all of that holds,
 // 1 otherwise. The scratch database is dropped at the end unless -keep.
 //
 // Usage:
 //
 //	go run ./cmd/qg-chaos [-jobs 20000] [-workers 4] [-concurrency 4]
-//	    [-kills 6] [-terminate 2] [-restart-postgres] [-timeout 10m] [-keep] [-json]
+//	    [-kills 6] [-terminate 2] [-restart-postgres] [-batch 0] [-timeout 10m] [-keep] [-json]
 //
 // The flags -worker, -token and -fault are internal: the first two start a
 // worker process, and -fault=unlock-early makes every run give up its lock
-// early, a deliberate bug that proves the checks can fail.
+// early (with -batch, one job in ten ends the locker's session and works on
+// regardless), a deliberate bug that proves the checks can fail.
 package main
 
 import (
@@ -62,6 +71,7 @@ type config struct {
 	kills           int
 	terminate       int
 	restartPostgres bool
+	batch           int // qg.WorkerPool.Batch in the worker processes; 0: one connection per job
 	timeout         time.Duration
 	keep            bool
 	json            bool
@@ -106,12 +116,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.terminate, "terminate", 2, "rounds of pg_terminate_backend on every session of the scratch database (at least 1)")
 	fs.BoolVar(&c.restartPostgres, "restart-postgres", false,
 		"restart the local PostgreSQL once mid-run (pg_ctlcluster --skip-systemctl-redirect <version> main restart)")
+	fs.IntVar(&c.batch, "batch", 0, "qg.WorkerPool.Batch in the worker processes: N > 0 locks jobs in batches of N; 0 locks one job per connection")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch database for inspection")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON")
 	fs.BoolVar(&c.worker, "worker", false, "internal: run as a worker process")
 	fs.StringVar(&c.token, "token", "", "internal: the worker process's identity")
-	fs.StringVar(&c.fault, "fault", "", "internal self-test: "+faultUnlockEarly+" makes runs release their lock early")
+	fs.StringVar(&c.fault, "fault", "", "internal self-test: "+faultUnlockEarly+" makes runs release their lock early "+
+		"(with -batch, one job in ten ends the locker's session and works on regardless)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -129,8 +141,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-database-url must be a postgres:// URL")
 	case c.jobs < 1 || c.workers < 1 || c.concurrency < 1:
 		return fmt.Errorf("-jobs, -workers and -concurrency must be at least 1")
-	case c.kills < 0:
-		return fmt.Errorf("-kills must not be negative")
+	case c.kills < 0 || c.batch < 0:
+		return fmt.Errorf("-kills and -batch must not be negative")
 	case c.terminate < 1:
 		return fmt.Errorf("-terminate must be at least 1")
 	case c.timeout <= 0:

@@ -51,6 +51,9 @@ func (s *supervisor) startWorker() (*proc, error) {
 	p := &proc{token: fmt.Sprintf("w%d-%08x", s.nextID, rand.Uint32()), done: make(chan struct{})}
 	args := []string{"-worker", "-token", p.token, "-database-url", s.url,
 		"-concurrency", strconv.Itoa(s.cfg.concurrency), "-timeout", s.cfg.timeout.String()}
+	if s.cfg.batch > 0 {
+		args = append(args, "-batch", strconv.Itoa(s.cfg.batch))
+	}
 	if s.cfg.fault != "" {
 		args = append(args, "-fault", s.cfg.fault)
 	}

@@ -45,12 +45,20 @@ type Summary struct {
 	EventsPlanned    int      `json:"events_planned"`
 	EventsFired      int      `json:"events_fired"`
 	DeadClaims       int      `json:"dead_claims_cleared"` // claims of killed or terminated runs met by a later run
+	Batch            *Batch   `json:"batch,omitempty"`     // with -batch only
 	Attempts         int      `json:"attempts"`
 	InjectedFailures int      `json:"injected_failures"`
 	Seconds          float64  `json:"seconds"`
 	JobsPerSecond    float64  `json:"jobs_per_second"`
 	Failures         []string `json:"failures"`
 	OK               bool     `json:"ok"`
+}
+
+// Batch holds the figures of batch mode (-batch N).
+type Batch struct {
+	Size             int `json:"size"`                             // qg.WorkerPool.Batch of the workers
+	LocklessStarts   int `json:"runs_started_after_lock_lost"`     // dead runs that found their lock gone as they began
+	EffectsLockEnded int `json:"effects_after_lock_session_ended"` // committed after the supervisor ended the locker's session
 }
 
 // Recov says how many of the worker processes alive at a disruption, and
@@ -86,6 +94,9 @@ func (s *supervisor) counters() Summary {
 	sum := Summary{Jobs: s.cfg.jobs, WorkersStarted: len(s.procs), WorkersKilled: c.kills,
 		UnexpectedExits: c.unexpectedExits, Terminations: c.terminations, SessionsEnded: c.terminatedSessions,
 		Restarts: c.restarts, EventsPlanned: len(c.plan), EventsFired: c.fired}
+	if s.cfg.batch > 0 {
+		sum.Batch = &Batch{Size: s.cfg.batch}
+	}
 	for _, p := range s.procs {
 		if p.stuck {
 			sum.StuckWorkers++
@@ -117,21 +128,29 @@ SELECT
   (SELECT count(*) FROM que_jobs WHERE queue = $1),
   (SELECT count(*) FROM chaos_overlaps),
   (SELECT count(*) FROM chaos_unlocked),
-  (SELECT count(*) FROM chaos_effects WHERE NOT locked),
+  (SELECT count(*) FROM chaos_effects WHERE NOT locked AND NOT lock_ended),
   (SELECT count(*) FROM chaos_attempts),
   (SELECT count(*) FROM chaos_stale),
-  (SELECT coalesce(sum(locks_held), 0) FROM chaos_shutdowns)`
+  (SELECT coalesce(sum(locks_held), 0) FROM chaos_shutdowns),
+  (SELECT count(*) FROM chaos_effects WHERE NOT locked AND lock_ended),
+  (SELECT count(*) FROM chaos_lockless)`
 
 // queryOutcome fills the figures read from the scratch database.
 func (s *supervisor) queryOutcome(ctx context.Context, sum *Summary) error {
 	if s.db == nil {
 		return fmt.Errorf("no scratch database")
 	}
-	return retry(ctx, reconnectAfter, func(ctx context.Context) error {
+	var b Batch
+	err := retry(ctx, reconnectAfter, func(ctx context.Context) error {
 		return s.db.QueryRowContext(ctx, sqlOutcome, chaosQueue).Scan(&sum.Completed, &sum.ExactlyOnce,
 			&sum.Doubled, &sum.UnknownEffects, &sum.WrongArgs, &sum.Lost, &sum.Remaining,
-			&sum.Overlaps, &sum.RunsWithoutLock, &sum.LockLostMidRun, &sum.Attempts, &sum.DeadClaims, &sum.LocksAtShutdown)
+			&sum.Overlaps, &sum.RunsWithoutLock, &sum.LockLostMidRun, &sum.Attempts, &sum.DeadClaims, &sum.LocksAtShutdown,
+			&b.EffectsLockEnded, &b.LocklessStarts)
 	})
+	if sum.Batch != nil {
+		sum.Batch.EffectsLockEnded, sum.Batch.LocklessStarts = b.EffectsLockEnded, b.LocklessStarts
+	}
+	return err
 }
 
 // countLocksLeft waits for the sessions of the exited workers to end, then
@@ -232,8 +251,12 @@ func (s *supervisor) print(sum Summary) {
 
 // printTable writes the summary as a table.
 func (s *supervisor) printTable(sum Summary) {
-	fmt.Printf("qg chaos run: %d jobs, %d worker processes x %d workers, %d kills, %d terminations, %d restarts\n",
-		s.cfg.jobs, s.cfg.workers, s.cfg.concurrency, s.cfg.kills, s.cfg.terminate, sum.Restarts)
+	batch := ""
+	if sum.Batch != nil {
+		batch = fmt.Sprintf(", batch locking of %d", sum.Batch.Size)
+	}
+	fmt.Printf("qg chaos run: %d jobs, %d worker processes x %d workers%s, %d kills, %d terminations, %d restarts\n",
+		s.cfg.jobs, s.cfg.workers, s.cfg.concurrency, batch, s.cfg.kills, s.cfg.terminate, sum.Restarts)
 	t := table{tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)}
 	t.outcome(sum)
 	t.chaos(sum)
@@ -292,6 +315,10 @@ func (t table) chaos(sum Summary) {
 	row("workers working again after each disruption", recoveries(sum.Recoveries), recovered(sum.Recoveries))
 	row("attempts (WorkFunc calls)", sum.Attempts, sum.Attempts >= sum.Jobs)
 	info("claims of dead runs met and cleared", sum.DeadClaims)
+	if b := sum.Batch; b != nil {
+		info("runs that found the locker's session gone as they began", b.LocklessStarts)
+		info("effects committed after the locker's session was ended", b.EffectsLockEnded)
+	}
 	info("injected failures (error or panic, rolled back)", sum.InjectedFailures)
 	info("time taken", time.Duration(sum.Seconds*float64(time.Second)).Round(time.Millisecond))
 	info("throughput", fmt.Sprintf("%.0f jobs/s", sum.JobsPerSecond))

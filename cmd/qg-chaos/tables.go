@@ -26,6 +26,7 @@ CREATE TABLE chaos_effects (      -- the job's work, written in the job's transa
   token  text NOT NULL,           -- the worker process
   run    text NOT NULL,           -- the WorkFunc call
   locked boolean NOT NULL,        -- the session held the job's lock when it wrote this
+  lock_ended boolean NOT NULL DEFAULT false, -- batch mode: not locked, the supervisor ended the lock session
   at     timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX ON chaos_effects (job_id);
@@ -65,6 +66,14 @@ CREATE TABLE chaos_stale (        -- claims of dead runs, found and cleared by a
   run    text PRIMARY KEY,
   job_id bigint NOT NULL
 );
+CREATE TABLE chaos_lockless (     -- batch mode: a run that found its job's lock gone as it began
+  run    text PRIMARY KEY,
+  job_id bigint NOT NULL,
+  token  text NOT NULL,
+  tx_pid integer NOT NULL,        -- the session of the job's transaction
+  reason text NOT NULL,           -- why the run counts as dead
+  at     timestamptz NOT NULL DEFAULT clock_timestamp()
+);
 CREATE TABLE chaos_unlocked (     -- a run whose session did not hold the job's lock
   run    text PRIMARY KEY,
   job_id bigint NOT NULL,
@@ -75,9 +84,10 @@ CREATE TABLE chaos_killed (       -- worker processes the supervisor killed, rec
   at    timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE TABLE chaos_terminated (   -- sessions the supervisor ended, recorded before ending them
-  pid           integer NOT NULL,
-  backend_start timestamptz NOT NULL,
-  round         integer NOT NULL,
+  pid              integer NOT NULL,
+  backend_start    timestamptz NOT NULL,
+  application_name text,
+  round            integer NOT NULL,
   PRIMARY KEY (pid, backend_start)
 );
 CREATE TABLE chaos_shutdowns (    -- what each worker process saw when it stopped

@@ -51,7 +51,11 @@ func runWorker(cfg config) int {
 		log.Printf("cannot start: %v", err)
 		return exitFailed
 	}
-	log.Printf("started: %d workers on queue %q (token %s)", cfg.concurrency, chaosQueue, cfg.token)
+	mode := ""
+	if cfg.batch > 0 {
+		mode = fmt.Sprintf(", batch locking of %d", cfg.batch)
+	}
+	log.Printf("started: %d workers on queue %q%s (token %s)", cfg.concurrency, chaosQueue, mode, cfg.token)
 	<-ctx.Done()
 	p.stop()
 	return exitOK
@@ -72,7 +76,8 @@ func workerContext(timeout time.Duration) (context.Context, context.CancelFunc) 
 // start opens the pools and the qg Client, and starts the WorkerPool.
 func (p *workerProcess) start(ctx context.Context) error {
 	var err error
-	// Each worker holds one connection while it works a job; two spare.
+	// Each worker holds one connection while it works a job (in batch mode,
+	// for the job's Tx, and the batch locker one more); two spare.
 	if p.qgDB, err = openDB(p.cfg.databaseURL, p.appName, p.cfg.concurrency+2); err != nil {
 		return err
 	}
@@ -87,8 +92,13 @@ func (p *workerProcess) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("qg client: %w", err)
 	}
-	p.load = &workload{marks: p.marks, token: p.cfg.token, fault: p.cfg.fault, log: p.log}
+	p.load = &workload{marks: p.marks, token: p.cfg.token, fault: p.cfg.fault, log: p.log,
+		batch: p.cfg.batch > 0, appName: p.appName}
+	if err := p.load.noteServerStart(ctx); err != nil {
+		return err
+	}
 	p.pool = qg.NewWorkerPool(p.client, qg.WorkMap{jobType: p.load.work}, p.cfg.concurrency)
+	p.pool.Batch = p.cfg.batch
 	p.pool.Interval = workerInterval
 	p.pool.Queue = chaosQueue
 	p.pool.Backoff = func(int) time.Duration { return retryAfter }

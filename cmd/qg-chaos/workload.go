@@ -32,7 +32,9 @@ var errDeadRun = errors.New("this run's session ended while it claimed the job")
 // Each run (one WorkFunc call):
 //
 //  1. names the session holding the job's lock, in the job's transaction, and
-//     checks that this session holds the job's advisory lock;
+//     checks that this session holds the job's advisory lock (in batch mode
+//     the lock is held by another session, the batch locker's: see
+//     batch.go);
 //  2. claims the job in chaos_running (primary key job_id) on the separate
 //     pool. When another run holds the claim, that run is either dead (its
 //     process killed, its session terminated, its server restarted: a dead
@@ -48,19 +50,24 @@ var errDeadRun = errors.New("this run's session ended while it claimed the job")
 // from timing. So the claim of a killed process is never taken for an
 // overlap, and a live run is never taken for dead (the check can fail),
 // except in the instant between the supervisor recording a kill or a
-// termination and doing it. An overlap the claims miss (two runs that follow
-// each other closely while both hold no lock) still shows as an effect
-// committed twice.
+// termination and doing it. (In batch mode, a run that finds its lock gone
+// as it begins is dead also when qg has cancelled it: see batch.go.) An
+// overlap the claims miss (two runs that follow each other closely while
+// both hold no lock) still shows as an effect committed twice.
 type workload struct {
-	marks *sql.DB
-	token string
-	fault string
-	log   *logger
+	marks   *sql.DB
+	token   string
+	fault   string
+	log     *logger
+	batch   bool      // qg's batch locking: the locker's session holds the locks
+	appName string    // application_name of this process's qg sessions
+	startPM time.Time // the server's start time when this process started (batch mode)
 
 	runs atomic.Int64 // WorkFunc calls
 }
 
-// session names the server session running a job.
+// session names the server session holding a job's lock: the session of
+// the job's transaction, or in batch mode the batch locker's.
 type session struct {
 	pid       int32
 	start     time.Time
@@ -80,21 +87,28 @@ func (w *workload) work(j *qg.Job) error {
 	if err != nil {
 		return err
 	}
+	if ctx, err = w.endLocker(ctx, j, arg, s); err != nil {
+		return err
+	}
 	defer w.unclaim(j.ID, run)
 	if err := w.claim(j.ID, run, s); err != nil {
 		return err
 	}
 	sleepCtx(ctx, pauseFor(arg))
-	if _, err := j.Tx().ExecContext(ctx, sqlEffect, j.ID, arg, w.token, run); err != nil {
-		return fmt.Errorf("write effect of job %d: %w", j.ID, err)
+	if err := w.writeEffect(ctx, j, arg, run, s); err != nil {
+		return err
 	}
 	return injectedFailure(j, arg)
 }
 
 // identify names the session of j's transaction and records the run when
 // that session does not hold j's lock. With -fault=unlock-early it then
-// releases the lock, the bug the self-test must catch.
+// releases the lock, the bug the self-test must catch. In batch mode it
+// names the locker's session instead (identifyBatch).
 func (w *workload) identify(ctx context.Context, j *qg.Job, run string) (session, error) {
+	if w.batch {
+		return w.identifyBatch(ctx, j, run)
+	}
 	var s session
 	err := j.Tx().QueryRowContext(ctx, sqlIdentify, j.ID).Scan(&s.pid, &s.start, &s.pmStart, &s.holdsLock)
 	if err != nil {

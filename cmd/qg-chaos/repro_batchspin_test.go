@@ -1,0 +1,58 @@
+//go:build repro && linux
+
+package main
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/qg-go/qg"
+)
+
+// TestReproBatchShutdownSpins reproduces a library bug; run it with:
+// go test -tags repro -run Repro ./cmd/qg-chaos/
+//
+// WorkerPool.Shutdown of a batch pool (Batch > 0) stops the locker, which
+// then loops until the running jobs are done (locker.run, locker.go). Each
+// turn ends in l.wait, which returns at once because one of the channels it
+// waits on, l.stopping, is closed from then on: the locker spins on a core
+// for as long as the slowest running job takes. Here one job sleeps a
+// second during Shutdown, and the process's CPU time over that second is
+// measured.
+func TestReproBatchShutdownSpins(t *testing.T) {
+	_, client, url := reproDatabase(t)
+	if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Repro", Queue: "batchrepro"}); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	pool, _ := reproBatchPool(t, url, func(*qg.Job) error {
+		close(started)
+		time.Sleep(time.Second)
+		return nil
+	})
+	pool.Start()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the job did not start")
+	}
+	cpu0, wall0 := cpuTime(t), time.Now()
+	pool.Shutdown()
+	cpu, wall := cpuTime(t)-cpu0, time.Since(wall0)
+	t.Logf("Shutdown took %s, using %s of CPU", wall.Round(time.Millisecond), cpu.Round(time.Millisecond))
+	if cpu > wall/2 {
+		t.Errorf("Shutdown spent %s of CPU in %s waiting for one sleeping job", cpu.Round(time.Millisecond), wall.Round(time.Millisecond))
+	}
+}
+
+// cpuTime is the CPU time the process used so far.
+func cpuTime(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,74 @@
+//go:build repro
+
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/qg-go/qg"
+)
+
+// TestReproBatchLostSessionUnnoticed reproduces a library bug; run it with:
+// go test -tags repro -run Repro ./cmd/qg-chaos/
+//
+// The batch locker finds out that its session is gone only when it next
+// uses it (locker.cycle, locker.go): when a job finishes, or when it has
+// room to lock more (fewer than workers/2 jobs waiting). Until then it
+// cancels none of the jobs whose locks went with the session (locker.fail),
+// though they may run elsewhere now. With every worker busy and enough jobs
+// waiting, that lasts as long as the running jobs do: the run goes on with
+// a live context while another worker locks and runs the same job. (Its
+// work in Job.Tx still cannot commit twice: the job's deletion in that
+// transaction fences it. Work outside the database is done twice.)
+//
+// Here a pool of one worker and Batch 2 locks two jobs; the first runs and
+// waits on its context, the second waits for the worker. The test ends the
+// locker's session, another client locks the first job, and the run's
+// context is still live a second later, twenty of the pool's intervals.
+func TestReproBatchLostSessionUnnoticed(t *testing.T) {
+	db, client, url := reproDatabase(t)
+	for range 2 {
+		if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Repro", Queue: "batchrepro"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	running := make(chan *qg.Job, 2)
+	cancelled := make(chan bool, 2)
+	pool, _ := reproBatchPool(t, url, func(j *qg.Job) error {
+		running <- j
+		select {
+		case <-j.Context().Done():
+			cancelled <- true
+		case <-time.After(time.Second):
+			cancelled <- false
+		}
+		return nil
+	})
+	pool.Batch = 2
+	pool.Start()
+	defer pool.Shutdown()
+	var first *qg.Job
+	select {
+	case first = <-running:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no job started")
+	}
+	var ended bool
+	err := db.QueryRow(`SELECT pg_terminate_backend(pid) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint << 32) + objid::bigint = $1`,
+		first.ID).Scan(&ended)
+	if err != nil || !ended {
+		t.Fatalf("end the locker's session: %v, %v", ended, err)
+	}
+	other := reproLock(t, client, "batchrepro", time.Second)
+	if other == nil {
+		t.Fatal("no other client could lock a job after the locker's session ended")
+	}
+	defer other.Done()
+	if !<-cancelled {
+		t.Errorf("job %d ran on with a live context for a second after its lock went with the locker's session; "+
+			"meanwhile another client locked job %d", first.ID, other.ID)
+	}
+}
