@@ -95,7 +95,11 @@ func (l *locker) cycle(done []*Job, room int) (int, error) {
 		return 0, nil
 	}
 	if err := l.connect(); err != nil {
-		l.lost = append(l.lost, done...)
+		for _, j := range done { // only finished work still owes a delete
+			if j.pendingDelete {
+				l.lost = append(l.lost, j)
+			}
+		}
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(l.c.ctx, finishTimeout)
@@ -103,7 +107,7 @@ func (l *locker) cycle(done []*Job, room int) (int, error) {
 	deletes, unlocks := l.split(done)
 	locked, err := l.pipeline(ctx, deletes, unlocks, room)
 	if err != nil {
-		l.lost = append(l.lost, deletes...)
+		l.lost = deletes // deletes already holds the earlier lost ones
 		return 0, err
 	}
 	l.lost = nil
