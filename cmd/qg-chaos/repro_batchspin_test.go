@@ -22,12 +22,12 @@ import (
 // second during Shutdown, and the process's CPU time over that second is
 // measured.
 func TestReproBatchShutdownSpins(t *testing.T) {
-	_, client, url := reproDatabase(t)
-	if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Repro", Queue: "batchrepro"}); err != nil {
+	_, client, url := scratchDatabase(t)
+	if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Test", Queue: "batchtest"}); err != nil {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	pool, _ := reproBatchPool(t, url, func(*qg.Job) error {
+	pool, _ := batchPool(t, url, func(*qg.Job) error {
 		close(started)
 		time.Sleep(time.Second)
 		return nil

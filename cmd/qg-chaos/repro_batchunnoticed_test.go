@@ -28,15 +28,15 @@ import (
 // locker's session, another client locks the first job, and the run's
 // context is still live a second later, twenty of the pool's intervals.
 func TestReproBatchLostSessionUnnoticed(t *testing.T) {
-	db, client, url := reproDatabase(t)
+	db, client, url := scratchDatabase(t)
 	for range 2 {
-		if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Repro", Queue: "batchrepro"}); err != nil {
+		if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Test", Queue: "batchtest"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	running := make(chan *qg.Job, 2)
 	cancelled := make(chan bool, 2)
-	pool, _ := reproBatchPool(t, url, func(j *qg.Job) error {
+	pool, _ := batchPool(t, url, func(j *qg.Job) error {
 		running <- j
 		select {
 		case <-j.Context().Done():
@@ -62,7 +62,7 @@ WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint <<
 	if err != nil || !ended {
 		t.Fatalf("end the locker's session: %v, %v", ended, err)
 	}
-	other := reproLock(t, client, "batchrepro", time.Second)
+	other := lockWithin(t, client, "batchtest", time.Second)
 	if other == nil {
 		t.Fatal("no other client could lock a job after the locker's session ended")
 	}
