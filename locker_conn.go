@@ -71,13 +71,19 @@ func (l *locker) fail(err error) {
 }
 
 // wait sleeps until a finished job, a wake-up of the queue, stopping, or d.
+// Once stopping, it waits only for a finished job or d: l.stopping stays
+// closed, and waiting on it would make run spin until the last job is Done.
 func (l *locker) wait(wake <-chan struct{}, d time.Duration) {
+	stopping := l.stopping
+	if l.isStopping() {
+		stopping, wake = nil, nil // a nil channel never fires
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-l.poke:
 	case <-wake:
-	case <-l.stopping:
+	case <-stopping:
 	case <-t.C:
 	}
 }
