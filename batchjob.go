@@ -10,6 +10,12 @@ import (
 // was lost and another worker finished it. The work is rolled back.
 var errVanished = errors.New("qg: job vanished while being worked (its lock was lost)")
 
+// errLockLost says the failure of a batch job was not recorded: the
+// locker's session no longer held the job's lock (it was lost, and another
+// worker may run the job now), or the job was gone. The job runs again,
+// unchanged, after the failed run.
+var errLockLost = errors.New("qg: the job's lock went with the batch locker's session; its failure is not recorded")
+
 // batchTx begins, on first use, the transaction of a job a batch locker
 // holds, on a connection of the pool. A job whose WorkFunc never calls Tx
 // costs no round trip of its own.
@@ -95,4 +101,20 @@ func (j *Job) doneBatch() {
 		_ = j.conn.Close()
 	}
 	j.locker.finish(j)
+}
+
+// buryHeld gives a batch job up while the locker's session holds its lock,
+// and returns errLockLost when it no longer does.
+func (j *Job) buryHeld(ctx context.Context, args []any) error {
+	row, err := j.queryRow(ctx, j.d.buryHeldJob, append(args, int64(j.pid))...)
+	if err != nil {
+		return err
+	}
+	var id int64
+	if err := row.Scan(&id); isNoRows(err) {
+		return errLockLost
+	} else if err != nil {
+		return err
+	}
+	return nil
 }

@@ -39,7 +39,12 @@ func (j *Job) bury(msg string) error {
 	args := append(j.d.keyArgs(j), dead, cleanText(msg))
 	j.mu.Lock()
 	ctx, cancel := j.finishContext()
-	err := j.exec(ctx, j.d.buryJob, args...)
+	var err error
+	if j.locker != nil {
+		err = j.buryHeld(ctx, args)
+	} else {
+		err = j.exec(ctx, j.d.buryJob, args...)
+	}
 	cancel()
 	j.mu.Unlock()
 	if err != nil && j.client != nil && j.locker == nil {
