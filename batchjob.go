@@ -118,3 +118,22 @@ func (j *Job) buryHeld(ctx context.Context, args []any) error {
 	}
 	return nil
 }
+
+// freshBatchConn drops the connection of a batch job whose failure record
+// failed with err on it (its session was ended, or a deadline interrupted a
+// statement on it), so that the record can be retried from a pool
+// connection. It reports whether a retry is worth it. The dropped
+// connection holds no lock, the locker's session does, and the record is
+// made only while it still holds it; without the retry, the job would rerun
+// at once, without backoff.
+func (j *Job) freshBatchConn(err error) bool {
+	if errors.Is(err, errLockLost) || j.conn == nil {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_ = j.conn.Close()
+	j.conn, j.pgxConn, j.tx = nil, nil, nil
+	j.txPid.Store(0)
+	return true
+}

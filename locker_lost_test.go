@@ -3,6 +3,7 @@ package qg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -65,4 +66,42 @@ WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint <<
 		time.Sleep(5 * time.Millisecond)
 	}
 	return nil
+}
+
+// A batch job's run ends the session of its own transaction and fails: the
+// locker's session still holds the job's lock, so the failure is recorded
+// (from a fresh connection) and the job waits out its backoff, or is given
+// up, instead of running again at once with nothing recorded.
+func TestBatchFailureAfterTxSessionEndedRecorded(t *testing.T) {
+	for _, maxErrors := range []int{0, 1} {
+		t.Run(map[int]string{0: "retry", 1: "give up"}[maxErrors], func(t *testing.T) {
+			testBatchFailureAfterTxSessionEnded(t, maxErrors)
+		})
+	}
+}
+
+func testBatchFailureAfterTxSessionEnded(t *testing.T, maxErrors int) {
+	c, q := setup(t)
+	j := enqueue(t, c, &Job{Queue: q, Type: "EndsItsSession"})
+	ran := make(chan struct{})
+	p := NewWorkerPool(c, WorkMap{"EndsItsSession": func(j *Job) error {
+		defer close(ran)
+		_, err := j.Tx().Exec(`SELECT pg_terminate_backend(pg_backend_pid())`)
+		return fmt.Errorf("ended its own session: %w", err)
+	}}, 1)
+	p.Queue, p.Interval, p.Batch, p.MaxErrors = q, 20*time.Millisecond, 1, maxErrors
+	p.Start()
+	select {
+	case <-ran:
+	case <-time.After(time.Minute):
+		t.Fatal("the job did not run")
+	}
+	p.Shutdown()
+	count, msg, delay, found := jobRow(t, j.ID)
+	if !found || count != 1 || msg == "" {
+		t.Fatalf("failure not recorded: found %v, error_count %d, last_error %q", found, count, msg)
+	}
+	if gaveUp := countJobs(t, q) == 0; gaveUp != (maxErrors == 1) || (!gaveUp && delay < 1) {
+		t.Errorf("given up %v (MaxErrors %d), next run in %.1fs", gaveUp, maxErrors, delay)
+	}
 }
