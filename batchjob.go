@@ -10,6 +10,12 @@ import (
 // was lost and another worker finished it. The work is rolled back.
 var errVanished = errors.New("qg: job vanished while being worked (its lock was lost)")
 
+// errLockLost says the failure of a batch job was not recorded: the
+// locker's session no longer held the job's lock (it was lost, and another
+// worker may run the job now), or the job was gone. The job runs again,
+// unchanged, after the failed run.
+var errLockLost = errors.New("qg: the job's lock went with the batch locker's session; its failure is not recorded")
+
 // batchTx begins, on first use, the transaction of a job a batch locker
 // holds, on a connection of the pool. A job whose WorkFunc never calls Tx
 // costs no round trip of its own.
@@ -95,4 +101,39 @@ func (j *Job) doneBatch() {
 		_ = j.conn.Close()
 	}
 	j.locker.finish(j)
+}
+
+// buryHeld gives a batch job up while the locker's session holds its lock,
+// and returns errLockLost when it no longer does.
+func (j *Job) buryHeld(ctx context.Context, args []any) error {
+	row, err := j.queryRow(ctx, j.d.buryHeldJob, append(args, int64(j.pid))...)
+	if err != nil {
+		return err
+	}
+	var id int64
+	if err := row.Scan(&id); isNoRows(err) {
+		return errLockLost
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// freshBatchConn drops the connection of a batch job whose failure record
+// failed with err on it (its session was ended, or a deadline interrupted a
+// statement on it), so that the record can be retried from a pool
+// connection. It reports whether a retry is worth it. The dropped
+// connection holds no lock, the locker's session does, and the record is
+// made only while it still holds it; without the retry, the job would rerun
+// at once, without backoff.
+func (j *Job) freshBatchConn(err error) bool {
+	if errors.Is(err, errLockLost) || j.conn == nil {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_ = j.conn.Close()
+	j.conn, j.pgxConn, j.tx = nil, nil, nil
+	j.txPid.Store(0)
+	return true
 }

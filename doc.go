@@ -47,9 +47,13 @@
 // throughput: one session locks a batch of jobs per walk and holds their
 // session locks while the workers run them, then deletes finished jobs in a
 // committed transaction and unlocks them, pipelined with the next walk. A
-// crash still ends that session and releases every lock. A job whose
-// WorkFunc calls Job.Tx gets a pool connection for its transaction and
-// deletes itself inside it, so its writes and its removal still commit
+// crash still ends that session and releases every lock. While it holds
+// jobs, the locker checks its session at least every second; when the
+// session is lost, the jobs it held are cancelled and may run elsewhere, so
+// a failure of their runs is not recorded (a batch job's failure is
+// recorded only while the locker's session still holds its lock). A job
+// whose WorkFunc calls Job.Tx gets a pool connection for its transaction
+// and deletes itself inside it, so its writes and its removal still commit
 // together; if its lock was lost meanwhile (the locker's session died) and
 // the job is already gone, the work rolls back.
 //

@@ -202,12 +202,18 @@ func (j *Job) errorIn(delay time.Duration, msg string) error {
 	}
 	ctx, cancel := j.finishContext()
 	defer cancel()
-	args := append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
-	row, err := j.queryRow(ctx, j.d.failJob, args...)
+	query, args := j.d.failJob, append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
+	if j.locker != nil {
+		query, args = j.d.failHeldJob, append(args, int64(j.pid))
+	}
+	row, err := j.queryRow(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
 	}
 	err = row.Scan(&j.ErrorCount, runAtScanner{&j.RunAt})
+	if isNoRows(err) && j.locker != nil {
+		err = errLockLost
+	}
 	if err != nil && !isNoRows(err) {
 		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
 	}

@@ -24,8 +24,14 @@ func (j *Job) recordFailure(delay time.Duration, msg string) error {
 		return j.client.execIfFree(j, j.d.failJob, args...)
 	}
 	err := j.errorIn(delay, msg)
-	if err == nil || j.client == nil || j.locker != nil {
-		return err // a batch locker's session still holds the lock
+	if err == nil || j.client == nil {
+		return err
+	}
+	if j.locker != nil {
+		if j.freshBatchConn(err) {
+			return j.errorIn(delay, msg)
+		}
+		return err
 	}
 	j.Done()
 	args := append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
@@ -37,11 +43,10 @@ func (j *Job) recordFailure(delay time.Duration, msg string) error {
 func (j *Job) bury(msg string) error {
 	dead := DeadQueue(j.Queue)
 	args := append(j.d.keyArgs(j), dead, cleanText(msg))
-	j.mu.Lock()
-	ctx, cancel := j.finishContext()
-	err := j.exec(ctx, j.d.buryJob, args...)
-	cancel()
-	j.mu.Unlock()
+	err := j.buryOnce(args)
+	if err != nil && j.locker != nil && j.freshBatchConn(err) {
+		err = j.buryOnce(args)
+	}
 	if err != nil && j.client != nil && j.locker == nil {
 		j.Done()
 		err = j.client.execIfFree(j, j.d.buryJob, args...)
@@ -52,6 +57,18 @@ func (j *Job) bury(msg string) error {
 	j.Queue = dead
 	j.ErrorCount++
 	return nil
+}
+
+// buryOnce runs the statement that gives the job up, on its connection.
+func (j *Job) buryOnce(args []any) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	ctx, cancel := j.finishContext()
+	defer cancel()
+	if j.locker != nil {
+		return j.buryHeld(ctx, args)
+	}
+	return j.exec(ctx, j.d.buryJob, args...)
 }
 
 // execIfFree runs a statement on job j from a pool connection, inside a

@@ -40,11 +40,12 @@ type locker struct {
 	running  map[*Job]bool // jobs handed to workers and not Done
 
 	// Owned by run's goroutine.
-	conn *sql.Conn
-	pc   *pgx.Conn
-	gen  int            // the session's generation; jobs of older ones lost their lock
-	held map[int64]*Job // locked by this session and not unlocked
-	lost []*Job         // finished jobs of a lost session still to delete
+	conn    *sql.Conn
+	pc      *pgx.Conn
+	gen     int            // the session's generation; jobs of older ones lost their lock
+	held    map[int64]*Job // locked by this session and not unlocked
+	lost    []*Job         // finished jobs of a lost session still to delete
+	checked time.Time      // the session's last round trip that worked
 }
 
 func newLocker(c *Client, queue string, capacity, workers int, interval time.Duration, logger *slog.Logger) *locker {
@@ -83,7 +84,7 @@ func (l *locker) run() {
 		}
 		idle = room > 0 && locked < room
 		if idle || room == 0 {
-			l.wait(wake, l.idleDelay(idle))
+			l.wait(wake, l.waitDelay())
 		}
 	}
 }
@@ -92,7 +93,7 @@ func (l *locker) run() {
 // re-checks and dispatches what it locked.
 func (l *locker) cycle(done []*Job, room int) (int, error) {
 	if len(done) == 0 && room == 0 && len(l.lost) == 0 {
-		return 0, nil
+		return 0, l.checkSession()
 	}
 	if err := l.connect(); err != nil {
 		for _, j := range done { // only finished work still owes a delete
@@ -110,7 +111,7 @@ func (l *locker) cycle(done []*Job, room int) (int, error) {
 		l.lost = deletes // deletes already holds the earlier lost ones
 		return 0, err
 	}
-	l.lost = nil
+	l.lost, l.checked = nil, time.Now()
 	for _, j := range unlocks {
 		delete(l.held, j.ID)
 	}
@@ -152,7 +153,7 @@ func (l *locker) pipeline(ctx context.Context, deletes, unlocks []*Job, room int
 		b.Queue(d.unlockJobs, jobIDs(unlocks))
 	}
 	if room > 0 {
-		b.Queue(d.lockJobs, l.queue, room, l.heldIDs())
+		b.Queue(d.lockJobs, l.queue, room, l.skipIDs())
 	}
 	br := l.pc.SendBatch(ctx, b)
 	locked, err := l.readPipeline(br, len(deletes) > 0, len(unlocks) > 0, room > 0)

@@ -2,9 +2,18 @@ package qg
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
+
+// heartbeat is the longest a batch locker holding jobs goes without a round
+// trip on its session, so it notices within about that long that the server
+// ended the session (and with it every lock it held).
+const heartbeat = time.Second
+
+// pingTimeout bounds the locker's check of its session.
+const pingTimeout = 10 * time.Second
 
 // connect takes the locker's connection out of the pool when it has none,
 // starting a new session generation.
@@ -24,7 +33,7 @@ func (l *locker) connect() error {
 		return err
 	}
 	l.c.setServerConfig(pc.Config())
-	l.conn, l.pc, l.gen = conn, pc, l.gen+1
+	l.conn, l.pc, l.gen, l.checked = conn, pc, l.gen+1, time.Now()
 	l.mu.Lock()
 	l.pid = pc.PgConn().PID()
 	l.mu.Unlock()
@@ -40,11 +49,13 @@ func (l *locker) disconnect() {
 }
 
 // fail drops a session that had an error: closing it releases every lock
-// it held, so the jobs it held are cancelled (they may run elsewhere now)
-// and those not yet started are dropped.
+// it held, so the jobs it held are lost. They may run elsewhere now: each is
+// abandoned (a failure of its run is not recorded, see Worker.work) and
+// cancelled, and those not yet started are dropped.
 func (l *locker) fail(err error) {
 	if l.logger != nil {
-		l.logger.Warn("qg: batch locker lost its session", slog.String("queue", l.queue), slog.Any("error", err))
+		l.logger.Warn("qg: batch locker lost its session", slog.String("queue", l.queue),
+			slog.Int("jobs_lost", len(l.held)), slog.Any("error", err))
 	}
 	if l.conn != nil {
 		discardConn(l.conn)
@@ -52,6 +63,7 @@ func (l *locker) fail(err error) {
 		l.conn, l.pc = nil, nil
 	}
 	for _, j := range l.held {
+		j.abandoned.Store(true)
 		if j.cancel != nil {
 			j.cancel()
 		}
@@ -71,22 +83,52 @@ func (l *locker) fail(err error) {
 }
 
 // wait sleeps until a finished job, a wake-up of the queue, stopping, or d.
+// Once stopping, it waits only for a finished job or d: l.stopping stays
+// closed, and waiting on it would make run spin until the last job is Done.
 func (l *locker) wait(wake <-chan struct{}, d time.Duration) {
+	stopping := l.stopping
+	if l.isStopping() {
+		stopping, wake = nil, nil // a nil channel never fires
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-l.poke:
 	case <-wake:
-	case <-l.stopping:
+	case <-stopping:
 	case <-t.C:
 	}
 }
 
-func (l *locker) idleDelay(idle bool) time.Duration {
-	if l.interval <= 0 {
-		return defaultInterval
+// waitDelay is how long run sleeps with nothing to do: the pool's
+// interval, and at most a heartbeat while the session holds locks, so that
+// checkSession notices a lost session in time.
+func (l *locker) waitDelay() time.Duration {
+	d := l.interval
+	if d <= 0 {
+		d = defaultInterval
 	}
-	return l.interval
+	if len(l.held) > 0 {
+		d = min(d, heartbeat)
+	}
+	return d
+}
+
+// checkSession pings the session when it holds locks and had no round trip
+// for a waitDelay. Without it, a session the server ended while every worker
+// was busy would go unnoticed until a job finished, and the jobs it held
+// would run on while other workers lock and run them too.
+func (l *locker) checkSession() error {
+	if l.conn == nil || len(l.held) == 0 || time.Since(l.checked) < l.waitDelay() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(l.c.ctx, pingTimeout)
+	defer cancel()
+	if err := l.pc.Ping(ctx); err != nil {
+		return fmt.Errorf("check the session: %w", err)
+	}
+	l.checked = time.Now()
+	return nil
 }
 
 func (l *locker) retryDelay() time.Duration {
@@ -177,11 +219,20 @@ func (l *locker) escalate() {
 	l.c.terminate(pids)
 }
 
-// heldIDs lists the jobs this session holds, for the walk to skip.
-func (l *locker) heldIDs() []int64 {
+// skipIDs lists the jobs the walk must not lock: those this session holds
+// (advisory locks are re-entrant, it would lock them again) and those still
+// running here from a lost session (this pool would run them twice at once).
+func (l *locker) skipIDs() []int64 {
 	ids := make([]int64, 0, len(l.held))
 	for id := range l.held {
 		ids = append(ids, id)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for j := range l.running {
+		if l.held[j.ID] != j {
+			ids = append(ids, j.ID)
+		}
 	}
 	return ids
 }

@@ -95,6 +95,9 @@ func (w *Worker) fail(j *Job, d time.Duration, err error) {
 		delay = r.after()
 	}
 	if rerr := j.recordFailure(delay, msg); rerr != nil {
+		if w.lockLost(j, err, rerr) {
+			return
+		}
 		w.log(slog.LevelError, "qg: record job failure", append(jobAttrs(j), slog.Any("error", rerr))...)
 	}
 	w.log(slog.LevelWarn, "qg: job failed", append(jobAttrs(j), slog.Duration("duration", d), slog.Any("error", err))...)
@@ -104,12 +107,28 @@ func (w *Worker) fail(j *Job, d time.Duration, err error) {
 // giveUp moves j to its dead-letter queue with its last error.
 func (w *Worker) giveUp(j *Job, d time.Duration, err error, msg string) {
 	if rerr := j.bury(msg); rerr != nil {
-		w.log(slog.LevelError, "qg: give up job", append(jobAttrs(j), slog.Any("error", rerr))...)
+		if !w.lockLost(j, err, rerr) {
+			w.log(slog.LevelError, "qg: give up job", append(jobAttrs(j), slog.Any("error", rerr))...)
+		}
 		return
 	}
 	w.log(slog.LevelError, "qg: job given up", append(jobAttrs(j), slog.Duration("duration", d),
 		slog.String("dead_queue", j.Queue), slog.Any("error", err))...)
 	call(w.Hooks.GivenUp, JobEvent{Job: j, Duration: d, Err: err})
+}
+
+// lockLost reports whether recording the failure err of a batch job failed
+// with rerr because the locker's session had lost the job's lock. The run
+// is then as good as abandoned: nothing was recorded, and the job runs
+// again, unchanged.
+func (w *Worker) lockLost(j *Job, err, rerr error) bool {
+	if !errors.Is(rerr, errLockLost) {
+		return false
+	}
+	j.abandoned.Store(true)
+	w.log(slog.LevelWarn, "qg: job failed after its lock was lost; failure not recorded",
+		append(jobAttrs(j), slog.Any("error", err))...)
+	return true
 }
 
 // backoff is the configured retry delay for a new error count.

@@ -44,6 +44,12 @@ type dialect struct {
 	jobsExist  string // which of the given keys are still there
 	deleteJobs string // finish many jobs by removing them
 	unlockJobs string // release many session locks
+
+	// A batch job's lock is held by the locker's session (pid $7), not by
+	// the session that records its failure: these two change the job only
+	// while the locker's session still holds its lock.
+	failHeldJob string // failJob for a batch job
+	buryHeldJob string // buryJob for a batch job
 }
 
 // que0 is the Ruby Que 0.x table, schema version 3. Its only index is the
@@ -151,6 +157,18 @@ RETURNING error_count, run_at`,
 SET queue = $5::text, error_count = error_count + 1, last_error = $6::text
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4`,
 
+	failHeldJob: `/* qg:fail_held_job */ UPDATE que_jobs
+SET error_count = error_count + 1,
+    run_at = now() + make_interval(secs => $5::double precision),
+    last_error = $6::text
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + heldBySession + `
+RETURNING error_count, run_at`,
+
+	buryHeldJob: `/* qg:bury_held_job */ UPDATE que_jobs
+SET queue = $5::text, error_count = error_count + 1, last_error = $6::text
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + heldBySession + `
+RETURNING job_id`,
+
 	insertJob: `/* qg:insert_job */ INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
 VALUES ($1::text, coalesce($2::smallint, 100), coalesce($3::timestamptz, now()), $4::text, $5::json)
 RETURNING job_id, priority, run_at`,
@@ -235,13 +253,21 @@ DROP FUNCTION IF EXISTS qg_notify_que_jobs();`,
 	},
 }
 
+// heldBySession ends the WHERE clause of a statement on job $4 that must
+// change it only while the session of pid $7 holds the job's advisory lock
+// (one bigint key: objsubid 1, its halves in classid and objid).
+const heldBySession = `
+  AND EXISTS (SELECT 1 FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = $7::int
+      AND (classid::bigint << 32) + objid::bigint = $4)`
+
 // notifyChannel is the channel the notify trigger sends on.
 const notifyChannel = "qg_que_jobs"
 
 // statements lists every statement of the dialect, for PrepareStatements.
 func (d *dialect) statements() []string {
 	return []string{d.lockJob, d.jobExists, d.unlockJob, d.deleteJob,
-		d.failJob, d.buryJob, d.insertJob, d.insertJobs, d.stats,
+		d.failJob, d.buryJob, d.failHeldJob, d.buryHeldJob, d.insertJob, d.insertJobs, d.stats,
 		d.lockJobs, d.jobsExist, d.deleteJobs, d.unlockJobs}
 }
 

@@ -282,10 +282,11 @@ WHERE t.round = $1`, round).Scan(&left)
 // for it to answer again; it says what it did.
 func (s *supervisor) restartServer(ctx context.Context) (string, error) {
 	major := strconv.Itoa(s.version / 10000)
-	s.log.Printf("restarting PostgreSQL %s (pg_ctlcluster --skip-systemctl-redirect %s main restart)", major, major)
+	cluster := s.cfg.pgCluster
+	s.log.Printf("restarting PostgreSQL %s (pg_ctlcluster --skip-systemctl-redirect %s %s restart)", major, major, cluster)
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(cctx, "pg_ctlcluster", "--skip-systemctl-redirect", major, "main", "restart").CombinedOutput()
+	out, err := exec.CommandContext(cctx, "pg_ctlcluster", "--skip-systemctl-redirect", major, cluster, "restart").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("restart PostgreSQL: %v: %s", err, out)
 	}

@@ -232,13 +232,29 @@ func TestParseFlags(t *testing.T) {
 	t.Parallel()
 	cfg, err := parseFlags(nil, os.Stderr)
 	if err != nil || cfg.jobs != 20000 || cfg.workers != 4 || cfg.concurrency != 4 || cfg.terminate != 2 ||
-		cfg.restartPostgres || cfg.batch != 0 || cfg.timeout != 10*time.Minute {
+		cfg.restartPostgres || cfg.pgCluster != "main" || cfg.batch != 0 || cfg.timeout != 10*time.Minute {
 		t.Errorf("defaults: %+v, %v", cfg, err)
 	}
 	for _, args := range [][]string{{"-terminate", "0"}, {"-jobs", "0"}, {"-fault", "nope"}, {"-batch", "-1"},
-		{"-worker"}, {"-database-url", "host=x"}, {"-restart-postgres", "-database-url", "postgres://db.example/x"}} {
+		{"-worker"}, {"-database-url", "host=x"}, {"-restart-postgres", "-database-url", "postgres://db.example/x"},
+		{"-pg-cluster", ""}, {"-pg-cluster", "15/main"}} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+}
+
+// TestClusterPort reads pg_lsclusters output.
+func TestClusterPort(t *testing.T) {
+	t.Parallel()
+	out := "15 main  5432 online postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n" +
+		"15 chaos 5433 online postgres /var/lib/postgresql/15/chaos /var/log/postgresql/postgresql-15-chaos.log\n"
+	for _, c := range []struct {
+		major, name, port string
+		found             bool
+	}{{"15", "main", "5432", true}, {"15", "chaos", "5433", true}, {"16", "main", "", false}, {"15", "other", "", false}} {
+		if port, found := clusterPort(out, c.major, c.name); port != c.port || found != c.found {
+			t.Errorf("clusterPort(%s, %s) = %q, %v", c.major, c.name, port, found)
 		}
 	}
 }

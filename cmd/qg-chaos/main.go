@@ -6,7 +6,8 @@
 // each running a qg.WorkerPool of -concurrency workers), while it kills
 // workers with SIGKILL, ends every server session of the scratch database
 // with pg_terminate_backend and, with -restart-postgres, restarts the local
-// PostgreSQL. When the queue is empty it stops the workers and checks that:
+// PostgreSQL (the cluster -pg-cluster, default main, which must be the server
+// of -database-url). When the queue is empty it stops the workers and checks that:
 //
 //   - every job's effect committed exactly once: the effect is written in the
 //     job's transaction, so it commits if and only if the job's deletion does;
@@ -30,7 +31,8 @@
 // Usage:
 //
 //	go run ./cmd/qg-chaos [-jobs 20000] [-workers 4] [-concurrency 4]
-//	    [-kills 6] [-terminate 2] [-restart-postgres] [-batch 0] [-timeout 10m] [-keep] [-json]
+//	    [-kills 6] [-terminate 2] [-restart-postgres] [-pg-cluster main] [-batch 0]
+//	    [-timeout 10m] [-keep] [-json]
 //
 // The flags -worker, -token and -fault are internal: the first two start a
 // worker process, and -fault=unlock-early makes every run give up its lock
@@ -45,6 +47,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -71,7 +74,8 @@ type config struct {
 	kills           int
 	terminate       int
 	restartPostgres bool
-	batch           int // qg.WorkerPool.Batch in the worker processes; 0: one connection per job
+	pgCluster       string // the pg_ctlcluster cluster -restart-postgres restarts
+	batch           int    // qg.WorkerPool.Batch in the worker processes; 0: one connection per job
 	timeout         time.Duration
 	keep            bool
 	json            bool
@@ -115,7 +119,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.kills, "kills", 6, "worker processes to kill with SIGKILL during the run")
 	fs.IntVar(&c.terminate, "terminate", 2, "rounds of pg_terminate_backend on every session of the scratch database (at least 1)")
 	fs.BoolVar(&c.restartPostgres, "restart-postgres", false,
-		"restart the local PostgreSQL once mid-run (pg_ctlcluster --skip-systemctl-redirect <version> main restart)")
+		"restart the local PostgreSQL once mid-run (pg_ctlcluster --skip-systemctl-redirect <version> <cluster> restart)")
+	fs.StringVar(&c.pgCluster, "pg-cluster", "main",
+		"the cluster -restart-postgres restarts; it must be the server of -database-url (checked with pg_lsclusters)")
 	fs.IntVar(&c.batch, "batch", 0, "qg.WorkerPool.Batch in the worker processes: N > 0 locks jobs in batches of N; 0 locks one job per connection")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch database for inspection")
@@ -151,6 +157,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-fault: unknown fault %q", c.fault)
 	case c.worker && c.token == "":
 		return fmt.Errorf("-worker needs -token")
+	case c.pgCluster == "" || strings.ContainsAny(c.pgCluster, "/ "):
+		return fmt.Errorf("-pg-cluster must name a cluster, as pg_lsclusters lists it")
 	case c.restartPostgres && !isLocal(u):
 		return fmt.Errorf("-restart-postgres restarts the local PostgreSQL, but -database-url names host %q", u.Hostname())
 	}

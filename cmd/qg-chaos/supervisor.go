@@ -76,6 +76,11 @@ func (s *supervisor) setUp(ctx context.Context) error {
 			"or point -database-url / QG_DATABASE_URL at a server where you may create databases",
 			redact(s.cfg.databaseURL), err)
 	}
+	if s.cfg.restartPostgres {
+		if err := s.checkCluster(ctx); err != nil {
+			return err
+		}
+	}
 	s.name = fmt.Sprintf("qg_chaos_%d", os.Getpid())
 	if _, err := s.admin.ExecContext(ctx, "CREATE DATABASE "+s.name); err != nil {
 		s.name = ""

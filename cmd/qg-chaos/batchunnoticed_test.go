@@ -1,5 +1,3 @@
-//go:build repro
-
 package main
 
 import (
@@ -10,13 +8,12 @@ import (
 	"github.com/qg-go/qg"
 )
 
-// TestReproBatchLostSessionUnnoticed reproduces a library bug; run it with:
-// go test -tags repro -run Repro ./cmd/qg-chaos/
+// TestBatchLockerNoticesLostSession guards the locker's check of its session.
 //
-// The batch locker finds out that its session is gone only when it next
-// uses it (locker.cycle, locker.go): when a job finishes, or when it has
+// The batch locker found out that its session was gone only when it next
+// used it (locker.cycle, locker.go): when a job finished, or when it had
 // room to lock more (fewer than workers/2 jobs waiting). Until then it
-// cancels none of the jobs whose locks went with the session (locker.fail),
+// cancelled none of the jobs whose locks went with the session (locker.fail),
 // though they may run elsewhere now. With every worker busy and enough jobs
 // waiting, that lasts as long as the running jobs do: the run goes on with
 // a live context while another worker locks and runs the same job. (Its
@@ -26,17 +23,19 @@ import (
 // Here a pool of one worker and Batch 2 locks two jobs; the first runs and
 // waits on its context, the second waits for the worker. The test ends the
 // locker's session, another client locks the first job, and the run's
-// context is still live a second later, twenty of the pool's intervals.
-func TestReproBatchLostSessionUnnoticed(t *testing.T) {
-	db, client, url := reproDatabase(t)
+// context was still live a second later, fifty of the pool's intervals. Now
+// the locker pings its session at each idle turn while it holds locks, and
+// cancels the run within an interval or so.
+func TestBatchLockerNoticesLostSession(t *testing.T) {
+	db, client, url := scratchDatabase(t)
 	for range 2 {
-		if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Repro", Queue: "batchrepro"}); err != nil {
+		if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Test", Queue: "batchtest"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	running := make(chan *qg.Job, 2)
 	cancelled := make(chan bool, 2)
-	pool, _ := reproBatchPool(t, url, func(j *qg.Job) error {
+	pool, _ := batchPool(t, url, func(j *qg.Job) error {
 		running <- j
 		select {
 		case <-j.Context().Done():
@@ -62,7 +61,7 @@ WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint <<
 	if err != nil || !ended {
 		t.Fatalf("end the locker's session: %v, %v", ended, err)
 	}
-	other := reproLock(t, client, "batchrepro", time.Second)
+	other := lockWithin(t, client, "batchtest", time.Second)
 	if other == nil {
 		t.Fatal("no other client could lock a job after the locker's session ended")
 	}

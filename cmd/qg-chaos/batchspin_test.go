@@ -1,4 +1,4 @@
-//go:build repro && linux
+//go:build linux
 
 package main
 
@@ -11,23 +11,21 @@ import (
 	"github.com/qg-go/qg"
 )
 
-// TestReproBatchShutdownSpins reproduces a library bug; run it with:
-// go test -tags repro -run Repro ./cmd/qg-chaos/
-//
-// WorkerPool.Shutdown of a batch pool (Batch > 0) stops the locker, which
-// then loops until the running jobs are done (locker.run, locker.go). Each
-// turn ends in l.wait, which returns at once because one of the channels it
-// waits on, l.stopping, is closed from then on: the locker spins on a core
-// for as long as the slowest running job takes. Here one job sleeps a
-// second during Shutdown, and the process's CPU time over that second is
-// measured.
-func TestReproBatchShutdownSpins(t *testing.T) {
-	_, client, url := reproDatabase(t)
-	if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Repro", Queue: "batchrepro"}); err != nil {
+// TestBatchShutdownDoesNotSpin: WorkerPool.Shutdown of a batch pool
+// (Batch > 0) stops the locker, which then loops until the running jobs are
+// done (locker.run). Each turn ended in l.wait, which returned at once
+// because one of the channels it waited on, l.stopping, stays closed: the
+// locker spun on a core for as long as the slowest running job took. Here
+// one job sleeps a second during Shutdown, and the process's CPU time over
+// that second must stay well under a quarter of it (the spin used nearly
+// all of it; a locker that waits uses a few milliseconds).
+func TestBatchShutdownDoesNotSpin(t *testing.T) {
+	_, client, url := scratchDatabase(t)
+	if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Test", Queue: "batchtest"}); err != nil {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	pool, _ := reproBatchPool(t, url, func(*qg.Job) error {
+	pool, _ := batchPool(t, url, func(*qg.Job) error {
 		close(started)
 		time.Sleep(time.Second)
 		return nil
@@ -42,7 +40,7 @@ func TestReproBatchShutdownSpins(t *testing.T) {
 	pool.Shutdown()
 	cpu, wall := cpuTime(t)-cpu0, time.Since(wall0)
 	t.Logf("Shutdown took %s, using %s of CPU", wall.Round(time.Millisecond), cpu.Round(time.Millisecond))
-	if cpu > wall/2 {
+	if cpu > wall/4 {
 		t.Errorf("Shutdown spent %s of CPU in %s waiting for one sleeping job", cpu.Round(time.Millisecond), wall.Round(time.Millisecond))
 	}
 }

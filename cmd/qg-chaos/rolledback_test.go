@@ -1,20 +1,16 @@
-//go:build repro
-
 package main
 
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/qg-go/qg"
 )
 
-// TestReproRolledBackCommitReleasesLockEarly reproduces a library bug; run
-// it with: go test -tags repro -run Repro ./cmd/qg-chaos/
+// TestRolledBackCommitKeepsLockUntilDone guards the fix of b507d6d ("Keep
+// the lock when a job's COMMIT rolls back"), in the default mode.
 //
 // A WorkFunc deletes its job itself (j.Delete, inside the job's
 // transaction), then runs a statement that fails and ignores the error. The
@@ -25,29 +21,32 @@ import (
 // holds the lock. Another worker can lock and finish the job in between; the
 // failure record then moves the job's run_at (part of the key every
 // statement uses), so the other worker's DELETE misses it: the job is worked
-// to completion and still runs again.
+// to completion and still runs again. The fix stops the pipeline before
+// the unlock in an aborted transaction, so worker B finds the job locked
+// until worker A is done with it.
 //
 // The pipeline only runs COMMIT and the unlock when pgx has the unlock
 // statement in its cache already (otherwise its Parse fails in the aborted
 // transaction first, and the lock is kept): so worker A works on a pool of
 // one connection, warmed by an ordinary job, as every busy worker's is. A
-// trigger slows the failure record by a second, so the window is certain.
-func TestReproRolledBackCommitReleasesLockEarly(t *testing.T) {
-	db, client, url := reproDatabase(t)
+// trigger slows the failure record by a second, so the window, were it
+// open, is certain.
+func TestRolledBackCommitKeepsLockUntilDone(t *testing.T) {
+	db, client, url := scratchDatabase(t)
 	ctx := context.Background()
-	clientA := reproClient(t, url, 1)
+	clientA := scratchClient(t, url, 1)
 	mustExec(t, db, `CREATE FUNCTION slow_update() RETURNS trigger LANGUAGE plpgsql AS
 $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$`)
 	mustExec(t, db, `CREATE TRIGGER slow_update BEFORE UPDATE ON que_jobs FOR EACH ROW EXECUTE FUNCTION slow_update()`)
-	warm := &qg.Job{Type: "Warm", Queue: "repro", Priority: 1}
-	job := &qg.Job{Type: "Repro", Queue: "repro", Priority: 2}
+	warm := &qg.Job{Type: "Warm", Queue: "rolledback", Priority: 1}
+	job := &qg.Job{Type: "Test", Queue: "rolledback", Priority: 2}
 	for _, j := range []*qg.Job{warm, job} {
 		if err := client.EnqueueContext(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}
 	worked := make(chan struct{})
-	w := qg.NewWorker(clientA, qg.WorkMap{"Warm": func(*qg.Job) error { return nil }, "Repro": func(j *qg.Job) error {
+	w := qg.NewWorker(clientA, qg.WorkMap{"Warm": func(*qg.Job) error { return nil }, "Test": func(j *qg.Job) error {
 		defer close(worked)
 		if err := j.Delete(); err != nil {
 			return err
@@ -55,7 +54,7 @@ $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$`)
 		_, _ = j.Tx().Exec(`SELECT 1/0`) // a failed statement the WorkFunc ignores
 		return nil
 	}})
-	w.Queue = "repro"
+	w.Queue = "rolledback"
 	if !w.WorkOne() {
 		t.Fatal("worker A did not work the warm-up job")
 	}
@@ -70,10 +69,10 @@ $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$`)
 	case <-time.After(5 * time.Second):
 		t.Fatal("worker A did not work the job")
 	}
-	other := reproLock(t, client, "repro", 900*time.Millisecond)
+	other := lockWithin(t, client, "rolledback", 900*time.Millisecond)
 	if other == nil {
 		<-done
-		t.Log("the job's lock was held until worker A was done: not reproduced")
+		t.Log("the job's lock was held until worker A was done")
 		return
 	}
 	t.Errorf("worker B locked job %d while worker A was still finishing it", other.ID)
@@ -110,75 +109,4 @@ WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pi
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Log("worker A's failure record did not show up")
-}
-
-// reproLock polls LockJob for up to d and returns the job it got, or nil.
-func reproLock(t *testing.T, c *qg.Client, queue string, d time.Duration) *qg.Job {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		j, err := c.LockJob(queue)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j != nil {
-			return j
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil
-}
-
-// reproDatabase creates a scratch database for the test, migrated, with a
-// qg Client on it; all go away after the test. It returns the database's
-// URL too.
-func reproDatabase(t *testing.T) (*sql.DB, *qg.Client, string) {
-	t.Helper()
-	adminURL := testServer(t)
-	admin, err := openDB(adminURL, "qg-chaos-repro", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("qg_chaos_repro_%d", os.Getpid())
-	mustExec(t, admin, "CREATE DATABASE "+name)
-	t.Cleanup(func() {
-		mustExec(t, admin, "DROP DATABASE "+name+" WITH (FORCE)")
-		admin.Close()
-	})
-	url, err := withDatabase(adminURL, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := openDB(url, "qg-chaos-repro", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := qg.Migrate(context.Background(), db); err != nil {
-		t.Fatal(err)
-	}
-	return db, reproClient(t, url, 8), url
-}
-
-// reproClient returns a qg Client on a pool of its own, of conns connections.
-func reproClient(t *testing.T, url string, conns int) *qg.Client {
-	t.Helper()
-	db, err := openDB(url, "qg-chaos-repro", conns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := qg.NewClient2(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(); db.Close() })
-	return client
-}
-
-// mustExec runs a statement and fails the test on error.
-func mustExec(t *testing.T, db *sql.DB, query string) {
-	t.Helper()
-	if _, err := db.Exec(query); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
 }

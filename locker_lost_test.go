@@ -1,0 +1,107 @@
+package qg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// A batch job's run fails after the server ended the locker's session, and
+// before the locker noticed, while another client has locked the job: the
+// failure must not be recorded (error_count, run_at and last_error are the
+// other client's now), nor the job given up when MaxErrors says so. Before
+// the fix, the failure was recorded from a pool connection without the lock,
+// and its new run_at made the other client's delete miss the job.
+func TestBatchFailureAfterLockLossNotRecorded(t *testing.T) {
+	for _, maxErrors := range []int{0, 1} {
+		t.Run(map[int]string{0: "retry", 1: "give up"}[maxErrors], func(t *testing.T) {
+			testBatchFailureAfterLockLoss(t, maxErrors)
+		})
+	}
+}
+
+func testBatchFailureAfterLockLoss(t *testing.T, maxErrors int) {
+	c, q := setup(t)
+	j := enqueue(t, c, &Job{Queue: q, Type: "Fails"})
+	others := make(chan *Job, 1)
+	p := NewWorkerPool(appClient(t, "qg_lock_loss_test"), WorkMap{"Fails": func(j *Job) error {
+		others <- lockAfterLoss(c, q, j.ID)
+		return errors.New("failed after the lock was lost")
+	}}, 1)
+	p.Queue, p.Interval, p.Batch, p.MaxErrors = q, time.Minute, 1, maxErrors
+	p.Start()
+	var other *Job
+	select {
+	case other = <-others:
+	case <-time.After(time.Minute):
+		t.Fatal("the job did not run")
+	}
+	p.Shutdown()
+	if other == nil {
+		t.Fatal("the other client could not lock the job after the locker's session ended")
+	}
+	defer other.Done()
+	count, msg, delay, found := jobRow(t, j.ID)
+	if !found || countJobs(t, q) != 1 || count != 0 || msg != "" || delay > 0 {
+		t.Errorf("failure recorded without the lock: found %v in queue %v, error_count %d, last_error %q, run in %.0fs",
+			found, countJobs(t, q) == 1, count, msg, delay)
+	}
+}
+
+// lockAfterLoss ends the session holding job id's lock, then locks the job
+// with c as soon as it is free; nil when it could not.
+func lockAfterLoss(c *Client, q string, id int64) *Job {
+	_, err := testDB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint << 32) + objid::bigint = $1`, id)
+	if err != nil {
+		return nil
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		j, err := c.LockJobContext(context.Background(), q)
+		if err != nil || j != nil {
+			return j
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}
+
+// A batch job's run ends the session of its own transaction and fails: the
+// locker's session still holds the job's lock, so the failure is recorded
+// (from a fresh connection) and the job waits out its backoff, or is given
+// up, instead of running again at once with nothing recorded.
+func TestBatchFailureAfterTxSessionEndedRecorded(t *testing.T) {
+	for _, maxErrors := range []int{0, 1} {
+		t.Run(map[int]string{0: "retry", 1: "give up"}[maxErrors], func(t *testing.T) {
+			testBatchFailureAfterTxSessionEnded(t, maxErrors)
+		})
+	}
+}
+
+func testBatchFailureAfterTxSessionEnded(t *testing.T, maxErrors int) {
+	c, q := setup(t)
+	j := enqueue(t, c, &Job{Queue: q, Type: "EndsItsSession"})
+	ran := make(chan struct{})
+	p := NewWorkerPool(c, WorkMap{"EndsItsSession": func(j *Job) error {
+		defer close(ran)
+		_, err := j.Tx().Exec(`SELECT pg_terminate_backend(pg_backend_pid())`)
+		return fmt.Errorf("ended its own session: %w", err)
+	}}, 1)
+	p.Queue, p.Interval, p.Batch, p.MaxErrors = q, 20*time.Millisecond, 1, maxErrors
+	p.Start()
+	select {
+	case <-ran:
+	case <-time.After(time.Minute):
+		t.Fatal("the job did not run")
+	}
+	p.Shutdown()
+	count, msg, delay, found := jobRow(t, j.ID)
+	if !found || count != 1 || msg == "" {
+		t.Fatalf("failure not recorded: found %v, error_count %d, last_error %q", found, count, msg)
+	}
+	if gaveUp := countJobs(t, q) == 0; gaveUp != (maxErrors == 1) || (!gaveUp && delay < 1) {
+		t.Errorf("given up %v (MaxErrors %d), next run in %.1fs", gaveUp, maxErrors, delay)
+	}
+}
