@@ -315,7 +315,7 @@ func waitPolled(t *testing.T, app string, n int) {
 	for {
 		var idle int
 		if err := testDB.QueryRow(`SELECT count(*) FROM pg_stat_activity
-WHERE application_name = $1 AND state = 'idle' AND query LIKE '/* qg:lock_job */%'`, app).Scan(&idle); err != nil {
+WHERE application_name = $1 AND state = 'idle' AND query LIKE '/* qg:lock_job%'`, app).Scan(&idle); err != nil {
 			t.Fatal(err)
 		}
 		if idle >= n {

@@ -8,33 +8,65 @@ import (
 	"github.com/jackc/pgx/v4"
 )
 
-// beginIfExists re-checks a freshly locked job and begins its transaction,
-// both in one round trip: BEGIN and the existence check go to the server as
-// one pipeline, and the check, the transaction's first statement, sees a
-// snapshot newer than the walk's. When the job is gone the transaction is
-// rolled back.
-func (j *Job) beginIfExists(ctx context.Context) (bool, error) {
+// walkInTx is a Worker's lock attempt, in one round trip: BEGIN, the walk
+// and the re-check go to the server as one pipeline. The walk keeps the key
+// of the job it locked in a transaction-local setting, and the re-check, the
+// next statement, reads it with a snapshot newer than the walk's. The job
+// comes back with its transaction open; when the walk locked nothing or the
+// job is gone, the transaction is rolled back (the lock, a session lock,
+// stays until unlocked).
+func (j *Job) walkInTx(ctx context.Context, queue string) (found, exists bool, err error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(j.d.jobExists, j.d.keyArgs(j)...)
-	br := j.pgxConn.SendBatch(ctx, b)
-	var exists bool
-	_, err := br.Exec()
-	if err == nil {
-		err = br.QueryRow().Scan(&exists)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	b.Queue(j.d.lockJobInTx, queue)
+	b.Queue(j.d.lockedJobExists)
+	found, exists, err = j.readWalkInTx(j.pgxConn.SendBatch(ctx, b))
 	if err != nil {
-		return false, fmt.Errorf("begin job %d: %w", j.ID, err)
+		return false, false, fmt.Errorf("lock job in a transaction: %w", err)
 	}
-	if !exists {
-		_, err := j.pgxConn.Exec(ctx, "ROLLBACK")
-		return false, err
+	if !found || !exists {
+		if _, err := j.pgxConn.Exec(ctx, rollbackNoJob); err != nil {
+			return false, false, fmt.Errorf("lock job in a transaction: rollback: %w", err)
+		}
+		return found, exists, nil
 	}
 	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn, ctx: j.client.ctx}
-	return true, nil
+	return true, true, nil
+}
+
+// rollbackNoJob ends the transaction walkInTx began when it yields no job.
+// Its comment names it in pg_stat_activity, where it is the last statement
+// of an idle worker's connection after a poll of an empty queue.
+const rollbackNoJob = "/* qg:lock_job_no_job */ ROLLBACK"
+
+// readWalkInTx reads the results of walkInTx's pipeline into j.
+func (j *Job) readWalkInTx(br pgx.BatchResults) (found, exists bool, err error) {
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
+		return false, false, err
+	}
+	err = j.d.scanJob(withKeptKey{br.QueryRow()}, j)
+	found = err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, false, err
+	}
+	if err := br.QueryRow().Scan(&exists); err != nil {
+		return false, false, err
+	}
+	return found, found && exists, nil
+}
+
+// withKeptKey scans a row of lockJobInTx, whose last column (the key it
+// kept) is not the job's.
+type withKeptKey struct{ row rowScanner }
+
+func (r withKeptKey) Scan(dest ...any) error {
+	var kept *string
+	return r.row.Scan(append(dest, &kept)...)
 }
 
 // rollback undoes the job's transaction, and with it a Delete or Error the

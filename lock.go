@@ -28,20 +28,25 @@ func (c *Client) LockJob(queue string) (*Job, error) {
 // then call Done. If the process dies first, PostgreSQL ends the session,
 // the lock goes with it and the job is found again by another worker.
 func (c *Client) LockJobContext(ctx context.Context, queue string) (*Job, error) {
-	return c.lockJob(ctx, queue, (*Job).stillExists)
+	return c.lockJob(ctx, queue, (*Job).walkThenCheck)
 }
 
-// lockForWork locks a job for a Worker: the existence re-check and the
-// BEGIN of the job's transaction share one round trip, and the job comes
-// back with its transaction open.
+// lockForWork locks a job for a Worker, with the job's transaction open:
+// see [Job.walkInTx].
 func (c *Client) lockForWork(ctx context.Context, queue string) (*Job, error) {
-	return c.lockJob(ctx, queue, (*Job).beginIfExists)
+	return c.lockJob(ctx, queue, (*Job).walkInTx)
 }
 
-// lockJob takes a connection out of the pool, locks a job on it and pins it
-// to the job. check runs right after each lock, with a snapshot newer than
-// the walk's, and reports whether the job is still there.
-func (c *Client) lockJob(ctx context.Context, queue string, check func(*Job, context.Context) (bool, error)) (*Job, error) {
+// lockAttempt walks a queue on j's connection and fills j with the job it
+// locked. found is false when the walk locked nothing; exists says whether
+// the locked job was still there when looked at with a snapshot newer than
+// the walk's. The walk's snapshot may predate a worker that deleted the job
+// and unlocked it just before our lock.
+type lockAttempt func(j *Job, ctx context.Context, queue string) (found, exists bool, err error)
+
+// lockJob takes a connection out of the pool, locks a job on it with
+// attempt and pins it to the job.
+func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt) (*Job, error) {
 	if c.isClosed() {
 		return nil, ErrClientClosed
 	}
@@ -49,7 +54,7 @@ func (c *Client) lockJob(ctx context.Context, queue string, check func(*Job, con
 	if err != nil {
 		return nil, fmt.Errorf("qg: lock job in queue %q: get connection: %w", queue, err)
 	}
-	j, err := c.lockOn(ctx, conn, queue, check)
+	j, err := c.lockOn(ctx, conn, queue, attempt)
 	if err != nil {
 		// A failed statement may still have taken a session lock: drop the
 		// session rather than pool a connection that could hold one.
@@ -68,48 +73,54 @@ func (c *Client) lockJob(ctx context.Context, queue string, check func(*Job, con
 	return j, nil
 }
 
-// lockOn walks queue on conn and returns the first job it locked that passed
-// check, or nil when the queue has no runnable free job.
-func (c *Client) lockOn(ctx context.Context, conn *sql.Conn, queue string, check func(*Job, context.Context) (bool, error)) (*Job, error) {
+// lockOn walks queue on conn and returns the first job it locked that was
+// still there, or nil when the queue has no runnable free job.
+func (c *Client) lockOn(ctx context.Context, conn *sql.Conn, queue string, attempt lockAttempt) (*Job, error) {
 	pc, err := rawConn(conn)
 	if err != nil {
 		return nil, err
 	}
 	for range maxLockAttempts {
 		j := &Job{d: c.d, client: c, conn: conn, pgxConn: pc, pid: pc.PgConn().PID()}
-		err := c.d.scanJob(conn.QueryRowContext(ctx, c.d.lockJob, queue), j)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		// The walk's snapshot may predate a worker that deleted this job and
-		// unlocked it just before our lock: look again with a new snapshot.
-		exists, err := check(j, ctx)
-		if err != nil {
+		found, exists, err := attempt(j, ctx, queue)
+		if err != nil || !found {
 			return nil, err
 		}
 		if exists {
 			j.ctx, j.cancel = context.WithCancel(c.ctx)
 			return j, nil
 		}
-		var unlocked bool
-		if err := conn.QueryRowContext(ctx, c.d.unlockJob, j.ID).Scan(&unlocked); err != nil {
+		if err := j.unlockVanished(ctx); err != nil {
 			return nil, err
-		}
-		if !unlocked {
-			return nil, fmt.Errorf("unlock of vanished job %d not confirmed", j.ID)
 		}
 	}
 	return nil, ErrAgain
 }
 
-// stillExists re-checks a freshly locked job on its connection.
-func (j *Job) stillExists(ctx context.Context) (bool, error) {
-	var exists bool
-	err := j.conn.QueryRowContext(ctx, j.d.jobExists, j.d.keyArgs(j)...).Scan(&exists)
-	return exists, err
+// walkThenCheck is LockJob's attempt: the walk, then the re-check, in two
+// round trips and outside any transaction.
+func (j *Job) walkThenCheck(ctx context.Context, queue string) (found, exists bool, err error) {
+	err = j.d.scanJob(j.conn.QueryRowContext(ctx, j.d.lockJob, queue), j)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	err = j.conn.QueryRowContext(ctx, j.d.jobExists, j.d.keyArgs(j)...).Scan(&exists)
+	return true, exists, err
+}
+
+// unlockVanished gives back the lock of a job that was gone once locked.
+func (j *Job) unlockVanished(ctx context.Context) error {
+	var unlocked bool
+	if err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked); err != nil {
+		return err
+	}
+	if !unlocked {
+		return fmt.Errorf("unlock of vanished job %d not confirmed", j.ID)
+	}
+	return nil
 }
 
 // rawConn returns the pgx connection under a pinned *sql.Conn.

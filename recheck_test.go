@@ -16,6 +16,38 @@ import (
 // named que_jobs, first on the search_path of LockJob's pool, whose rows wait
 // on an advisory lock the test holds.
 func TestRecheckAfterRealRace(t *testing.T) {
+	playRecheckRace(t, func(gc *Client, q string) (int64, error) {
+		j, err := gc.LockJob(q)
+		if err != nil || j == nil {
+			return 0, err
+		}
+		defer j.Done()
+		return j.ID, nil
+	})
+}
+
+// TestWorkerRecheckAfterRealRace plays the same race against a Worker,
+// whose walk, BEGIN and re-check go to the server in one pipeline: the
+// deleted job must not run, the next one must.
+func TestWorkerRecheckAfterRealRace(t *testing.T) {
+	playRecheckRace(t, func(gc *Client, q string) (int64, error) {
+		var ran int64
+		w := NewWorker(gc, WorkMap{
+			"gone": func(j *Job) error { ran = j.ID; return nil },
+			"kept": func(j *Job) error { ran = j.ID; return nil },
+		})
+		w.Queue = q
+		if !w.WorkOne() {
+			return 0, nil
+		}
+		return ran, nil
+	})
+}
+
+// playRecheckRace enqueues two jobs, lets lock (LockJob or a Worker) walk
+// q through the gate, deletes the first job while the walk waits between
+// its snapshot and its lock, and checks that lock got the second job.
+func playRecheckRace(t *testing.T, lock func(gc *Client, q string) (int64, error)) {
 	c, q := setup(t)
 	gone := enqueue(t, c, &Job{Queue: q, Type: "gone", Priority: 1})
 	kept := enqueue(t, c, &Job{Queue: q, Type: "kept", Priority: 2})
@@ -35,13 +67,13 @@ func TestRecheckAfterRealRace(t *testing.T) {
 	}
 	defer gc.Close()
 	type result struct {
-		j   *Job
+		id  int64
 		err error
 	}
 	res := make(chan result, 1)
 	go func() {
-		j, err := gc.LockJob(q)
-		res <- result{j, err}
+		id, err := lock(gc, q)
+		res <- result{id, err}
 	}()
 	waitForGateWaiter(t)
 	if _, err := testDB.Exec(`DELETE FROM que_jobs WHERE job_id = $1`, gone.ID); err != nil {
@@ -54,10 +86,9 @@ func TestRecheckAfterRealRace(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r.j == nil || r.j.ID != kept.ID {
-		t.Fatalf("LockJob returned %+v, want job %d (job %d was deleted)", r.j, kept.ID, gone.ID)
+	if r.id != kept.ID {
+		t.Fatalf("got job %d, want job %d (job %d was deleted)", r.id, kept.ID, gone.ID)
 	}
-	r.j.Done()
 }
 
 // createGate creates schema qg_gate with a que_jobs view whose rows wait for

@@ -13,16 +13,20 @@ import (
 // table generation (Que 2.x, schema version 7) gets a value of its own; the
 // Client, Job, Worker and WorkerPool never change for it.
 type dialect struct {
-	version    string // the table comment Que uses as its schema version
-	lockJob    string // walk one queue and lock the first runnable free job
-	jobExists  string // is the locked job still there (a fresh snapshot)
-	unlockJob  string // release a job's session lock
-	deleteJob  string // finish a job by removing it
-	failJob    string // record a failure and move run_at by a delay in seconds
-	buryJob    string // give a job up: move it to a dead-letter queue
-	insertJob  string // enqueue one job
-	insertJobs string // enqueue many jobs from column arrays, in order
-	stats      string // per queue and class counts, with the jobs being worked
+	version string // the table comment Que uses as its schema version
+	lockJob string // walk one queue and lock the first runnable free job
+	// lockJobInTx is lockJob inside a job's transaction; it keeps the key
+	// of the job it locked for lockedJobExists.
+	lockJobInTx     string
+	lockedJobExists string // is the job lockJobInTx locked still there
+	jobExists       string // is the locked job still there (a fresh snapshot)
+	unlockJob       string // release a job's session lock
+	deleteJob       string // finish a job by removing it
+	failJob         string // record a failure and move run_at by a delay in seconds
+	buryJob         string // give a job up: move it to a dead-letter queue
+	insertJob       string // enqueue one job
+	insertJobs      string // enqueue many jobs from column arrays, in order
+	stats           string // per queue and class counts, with the jobs being worked
 
 	installNotify string // the opt-in insert trigger that notifies listeners
 	removeNotify  string // its removal
@@ -52,22 +56,12 @@ type dialect struct {
 	buryHeldJob string // buryJob for a batch job
 }
 
-// que0 is the Ruby Que 0.x table, schema version 3. Its only index is the
-// primary key (queue, priority, run_at, job_id), so every statement on one job
-// names the whole key.
-//
-// Each statement opens with a comment naming it. PrepareStatements prepares
-// a statement under its own text, and PostgreSQL cuts a statement name to 63
-// bytes: the comment keeps those first bytes distinct, so two statements can
-// never be mistaken for each other. It also names them in pg_stat_activity.
-var que0 = &dialect{
-	version: "3",
-
-	// A recursive CTE walks the queue in key order, one row per step, and
-	// tries the session advisory lock of each job until one is granted. The
-	// outer LIMIT stops the walk at the first lock taken, and try-lock never
-	// waits on a job another session is working.
-	lockJob: `/* qg:lock_job */ WITH RECURSIVE walk AS (
+// que0Walk is the walk of lockJob: a recursive CTE that goes through one
+// queue ($1) in key order, one row per step, and tries the session advisory
+// lock of each job until one is granted. try-lock never waits on a job
+// another session is working; the outer LIMIT of the statements that use it
+// stops the walk at the first lock taken.
+const que0Walk = `WITH RECURSIVE walk AS (
   SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
   FROM (
     SELECT j FROM que_jobs AS j
@@ -91,10 +85,44 @@ var que0 = &dialect{
     ) AS next_job
   )
 )
-SELECT queue, priority, run_at, job_id, job_class, args, error_count, last_error
+`
+
+// que0WalkResult is the columns a walk returns, in scanJob's order.
+const que0WalkResult = `SELECT queue, priority, run_at, job_id, job_class, args, error_count, last_error`
+
+// que0 is the Ruby Que 0.x table, schema version 3. Its only index is the
+// primary key (queue, priority, run_at, job_id), so every statement on one job
+// names the whole key.
+//
+// Each statement opens with a comment naming it. PrepareStatements prepares
+// a statement under its own text, and PostgreSQL cuts a statement name to 63
+// bytes: the comment keeps those first bytes distinct, so two statements can
+// never be mistaken for each other. It also names them in pg_stat_activity.
+var que0 = &dialect{
+	version: "3",
+
+	// Lock the first free runnable job of a queue (see que0Walk).
+	lockJob: "/* qg:lock_job */ " + que0Walk + que0WalkResult + `
 FROM walk
 WHERE locked
 LIMIT 1`,
+
+	// The walk of lockJob run as the first statement of a job's transaction:
+	// it also keeps the locked job's key in a transaction-local setting, so
+	// that lockedJobExists, sent in the same pipeline, can re-check the job
+	// without waiting for the walk's answer first.
+	lockJobInTx: "/* qg:lock_job_in_tx */ " + que0Walk + que0WalkResult + `,
+  set_config('qg.locked_job', json_build_array(queue, priority, run_at, job_id)::text, true)
+FROM walk
+WHERE locked
+LIMIT 1`,
+
+	// Is the job whose key lockJobInTx kept still there? False when the walk
+	// locked nothing (the setting is then unset, or empty).
+	lockedJobExists: `/* qg:locked_job_exists */ SELECT EXISTS (SELECT 1 FROM que_jobs,
+  (SELECT nullif(current_setting('qg.locked_job', true), '')::json AS k) AS locked
+WHERE queue = k->>0 AND priority = (k->>1)::smallint
+  AND run_at = (k->>2)::timestamptz AND job_id = (k->>3)::bigint)`,
 
 	// The batch walk goes on past locked rows until $2 are locked, and
 	// skips the jobs this session already holds ($3): a session's advisory
@@ -266,7 +294,7 @@ const notifyChannel = "qg_que_jobs"
 
 // statements lists every statement of the dialect, for PrepareStatements.
 func (d *dialect) statements() []string {
-	return []string{d.lockJob, d.jobExists, d.unlockJob, d.deleteJob,
+	return []string{d.lockJob, d.lockJobInTx, d.lockedJobExists, d.jobExists, d.unlockJob, d.deleteJob,
 		d.failJob, d.buryJob, d.failHeldJob, d.buryHeldJob, d.insertJob, d.insertJobs, d.stats,
 		d.lockJobs, d.jobsExist, d.deleteJobs, d.unlockJobs}
 }
