@@ -146,6 +146,18 @@ func (c *Client) track(j *Job) error {
 	return nil
 }
 
+// heldIDs lists the ids of the jobs the Client holds, for a walk to pass
+// over.
+func (c *Client) heldIDs() []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := make([]int64, 0, len(c.locked))
+	for j := range c.locked {
+		ids = append(ids, j.ID)
+	}
+	return ids
+}
+
 // untrack forgets a job that is Done.
 func (c *Client) untrack(j *Job) {
 	c.mu.Lock()

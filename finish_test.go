@@ -175,7 +175,18 @@ func TestTerminatedSessionGivesJobToNextWorker(t *testing.T) {
 	if _, err := testDB.Exec(`SELECT pg_terminate_backend($1::int, 5000)`, held.pid); err != nil {
 		t.Fatal(err)
 	}
-	next := mustLock(t, c, q)
+	// The Client that still holds the job (its WorkFunc may still run) passes
+	// over it; a worker of another Client, as of another process, gets it.
+	if l, _ := c.LockJob(q); l != nil {
+		l.Done()
+		t.Fatal("the Client holding a job whose session died locked it again")
+	}
+	other, err := NewClient2(testDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	next := mustLock(t, other, q)
 	if next.ID != j.ID {
 		t.Fatalf("next worker got %d, want %d", next.ID, j.ID)
 	}

@@ -18,7 +18,7 @@ import (
 func (j *Job) walkInTx(ctx context.Context, queue string) (found, exists bool, err error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(j.d.lockJobInTx, queue)
+	b.Queue(j.d.lockJobInTx, queue, j.client.heldIDs())
 	b.Queue(j.d.lockedJobExists)
 	found, exists, err = j.readWalkInTx(j.pgxConn.SendBatch(ctx, b))
 	if err != nil {

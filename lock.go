@@ -22,6 +22,9 @@ func (c *Client) LockJob(queue string) (*Job, error) {
 // LockJobContext finds the next runnable job of queue, in (priority, run_at,
 // job_id) order, skipping jobs other sessions are working, and takes its
 // session advisory lock. It returns nil, nil when no job is runnable.
+// It also passes over the jobs this Client holds and has not yet called
+// Done on, even one whose session the server has ended: its WorkFunc may
+// still be running, and another process may take it, but not this one.
 //
 // The returned Job keeps the connection that holds the lock, taken out of
 // the pool, until [Job.Done]: finish it with [Job.Delete] or [Job.Error],
@@ -100,7 +103,7 @@ func (c *Client) lockOn(ctx context.Context, conn *sql.Conn, queue string, attem
 // walkThenCheck is LockJob's attempt: the walk, then the re-check, in two
 // round trips and outside any transaction.
 func (j *Job) walkThenCheck(ctx context.Context, queue string) (found, exists bool, err error) {
-	err = j.d.scanJob(j.conn.QueryRowContext(ctx, j.d.lockJob, queue), j)
+	err = j.d.scanJob(j.conn.QueryRowContext(ctx, j.d.lockJob, queue, j.client.heldIDs()), j)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, false, nil
 	}

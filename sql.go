@@ -60,12 +60,15 @@ type dialect struct {
 // queue ($1) in key order, one row per step, and tries the session advisory
 // lock of each job until one is granted. try-lock never waits on a job
 // another session is working; the outer LIMIT of the statements that use it
-// stops the walk at the first lock taken.
+// stops the walk at the first lock taken. The index scan passes over the
+// jobs of $2, those the Client's own workers hold, without a step or a
+// try-lock each: with many workers in one process most of the jobs at the
+// head of a busy queue are theirs.
 const que0Walk = `WITH RECURSIVE walk AS (
   SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
   FROM (
     SELECT j FROM que_jobs AS j
-    WHERE queue = $1::text AND run_at <= now()
+    WHERE queue = $1::text AND run_at <= now() AND job_id <> ALL ($2::bigint[])
     ORDER BY priority, run_at, job_id
     LIMIT 1
   ) AS first_job
@@ -74,7 +77,7 @@ const que0Walk = `WITH RECURSIVE walk AS (
     FROM (
       SELECT (
         SELECT j FROM que_jobs AS j
-        WHERE queue = $1::text AND run_at <= now()
+        WHERE queue = $1::text AND run_at <= now() AND job_id <> ALL ($2::bigint[])
           AND (priority, run_at, job_id) > (walk.priority, walk.run_at, walk.job_id)
         ORDER BY priority, run_at, job_id
         LIMIT 1
