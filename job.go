@@ -121,7 +121,8 @@ type Job struct {
 	gen           int           // the locker session generation that locked it
 	pendingDelete bool          // worked without Tx: the locker deletes it
 	txErr         error         // a batch job's Tx could not begin
-	txPid         atomic.Uint32 // the session of a batch job's Tx, for escalation        // the lock was released with the commit
+	txPid         atomic.Uint32 // the session of a batch job's Tx, for escalation
+	saved         *jobFields    // the fields as they were before the job's transaction changed them
 	done          bool
 }
 
@@ -203,6 +204,7 @@ func (j *Job) errorIn(delay time.Duration, msg string) error {
 	ctx, cancel := j.finishContext()
 	defer cancel()
 	args := append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
+	j.saveFields() // a rollback of the job's transaction undoes this failure
 	row, err := j.queryRow(ctx, j.d.failJob, args...)
 	if err != nil {
 		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
@@ -229,16 +231,11 @@ func (j *Job) Done() {
 		return
 	}
 	j.done = true
+	j.endTx()
 	if j.locker != nil {
 		j.doneBatch()
-	} else {
-		if j.tx != nil && !j.injectedTx {
-			_ = j.tx.Rollback() // a no-op error when already finished
-			j.tx = nil
-		}
-		if j.conn != nil {
-			j.release()
-		}
+	} else if j.conn != nil {
+		j.release()
 	}
 	if j.cancel != nil {
 		j.cancel()

@@ -2,8 +2,10 @@ package qg
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v4"
 )
@@ -45,9 +47,50 @@ func (j *Job) rollback() {
 	if j.tx == nil || j.injectedTx {
 		return
 	}
-	_ = j.tx.Rollback()
-	j.tx = nil
+	j.endTx()
 	j.deleted, j.errored = false, false
+}
+
+// endTx rolls back the job's own transaction if it is still open, and puts
+// back the fields a failure recorded inside it had changed.
+func (j *Job) endTx() {
+	if j.tx == nil || j.injectedTx {
+		return
+	}
+	_ = j.tx.Rollback() // a no-op error when already finished
+	j.tx = nil
+	j.settleFields(false)
+}
+
+// jobFields are the fields of a Job that recording a failure changes. The
+// first three are part of the row's key, by which every later statement on
+// the job finds its row.
+type jobFields struct {
+	queue      string
+	runAt      time.Time
+	errorCount int32
+	lastError  sql.NullString
+}
+
+// saveFields remembers the job's fields before a statement in the job's own
+// transaction changes them (once a transaction): if the transaction does not
+// commit, the row keeps its old key and the Job must too.
+func (j *Job) saveFields() {
+	if j.tx == nil || j.injectedTx || j.saved != nil {
+		return
+	}
+	j.saved = &jobFields{queue: j.Queue, runAt: j.RunAt, errorCount: j.ErrorCount, lastError: j.LastError}
+}
+
+// settleFields ends what saveFields began: after a commit the changed fields
+// are the row's, otherwise the saved ones are put back.
+func (j *Job) settleFields(committed bool) {
+	s := j.saved
+	j.saved = nil
+	if s == nil || committed {
+		return
+	}
+	j.Queue, j.RunAt, j.ErrorCount, j.LastError = s.queue, s.runAt, s.errorCount, s.lastError
 }
 
 // commit finishes a job whose WorkFunc succeeded, in one round trip: it
@@ -59,7 +102,9 @@ func (j *Job) commit() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.locker != nil {
-		return j.commitBatch()
+		err := j.commitBatch()
+		j.settleFields(err == nil)
+		return err
 	}
 	tx, ok := j.tx.(*connTx)
 	if !ok || tx.finished {
@@ -85,9 +130,11 @@ func (j *Job) commit() error {
 	if err != nil {
 		_, _ = j.pgxConn.Exec(ctx, "ROLLBACK") // only a warning when none is open
 		j.deleted, j.errored = false, false
+		j.settleFields(false)
 		return fmt.Errorf("qg: finish job %d: %w", j.ID, err)
 	}
 	j.deleted = true
+	j.settleFields(true)
 	return nil
 }
 
