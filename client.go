@@ -88,9 +88,11 @@ func (c *Client) Close() {
 		return
 	}
 	c.closed = true
-	pids := make([]uint32, 0, len(c.locked))
+	var pids []uint32
 	for j := range c.locked {
-		pids = append(pids, j.pid)
+		if j.claim() { // a job released meanwhile keeps its session
+			pids = append(pids, j.sessions()...)
+		}
 	}
 	c.mu.Unlock()
 	c.cancel()

@@ -3,7 +3,6 @@ package qg
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v4"
-	"github.com/jackc/pgx/v4/stdlib"
 )
 
 // finishTimeout bounds each statement qg runs to finish or release a job.
@@ -113,9 +111,9 @@ type Job struct {
 	injectedTx    bool      // tx is the caller's (TestInjectJobTx): Done leaves it
 	ctx           context.Context
 	cancel        context.CancelFunc
-	abandoned     atomic.Bool // a shutdown released the job mid-run
-	deleted       bool        // Delete ran (in the open transaction, if there is one)
-	errored       bool        // Error ran
+	state         atomic.Int32 // jobRunning, then jobReleased or jobAbandoned
+	deleted       bool         // Delete ran (in the open transaction, if there is one)
+	errored       bool         // Error ran
 	unlocked      bool
 	locker        *locker       // the batch locker holding the lock, if any
 	gen           int           // the locker session generation that locked it
@@ -220,8 +218,9 @@ func (j *Job) errorIn(delay time.Duration, msg string) error {
 
 // Done releases the job: it rolls back a transaction still open, unlocks the
 // job and gives the connection back to the pool. When the unlock cannot be
-// confirmed the connection is closed instead, so PostgreSQL drops the lock
-// with the session and no later job can inherit it. Call Done exactly once
+// confirmed, or a shutdown or [Client.Close] released the job meanwhile, the
+// connection is closed instead, so PostgreSQL drops the lock with the session
+// and no later job can inherit it. Call Done exactly once
 // for every job LockJob returned, after Delete or Error; calling it again does
 // nothing.
 func (j *Job) Done() {
@@ -233,6 +232,7 @@ func (j *Job) Done() {
 	j.done = true
 	j.endTx()
 	if j.locker != nil {
+		j.releaseBatch()
 		j.doneBatch()
 	} else if j.conn != nil {
 		j.release()
@@ -250,35 +250,6 @@ func (j *Job) ensureDialect() {
 	if j.d == nil {
 		j.d = que0
 	}
-}
-
-// release unlocks the job and returns its connection to the pool, or closes
-// the connection when the unlock is not confirmed.
-func (j *Job) release() {
-	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
-	defer cancel()
-	if !j.unlocked {
-		var unlocked bool
-		err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked)
-		if err != nil || !unlocked {
-			discardConn(j.conn)
-		}
-	}
-	_ = j.conn.Close()
-}
-
-// discardConn closes the driver connection under conn, so database/sql drops
-// it instead of pooling it: PostgreSQL then ends the session and with it every
-// lock the session held.
-func discardConn(conn *sql.Conn) {
-	_ = conn.Raw(func(dc any) error {
-		if c, ok := dc.(*stdlib.Conn); ok {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			_ = c.Conn().Close(ctx)
-		}
-		return driver.ErrBadConn
-	})
 }
 
 // finishContext is the context of statements that finish a job: they must

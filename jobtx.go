@@ -166,17 +166,3 @@ func runFinish(br pgx.BatchResults) (unlocked bool, err error) {
 // errRolledBack says a COMMIT found its transaction aborted by an earlier
 // failed statement that the WorkFunc did not report.
 var errRolledBack = errors.New("transaction rolled back: a statement in it failed")
-
-// abandon gives up on a job a shutdown no longer waits for: its context is
-// cancelled, then its server session is ended, which frees its lock so the
-// job runs again elsewhere. The Job's own goroutine still calls Done, which
-// finds the connection broken and discards it.
-func (j *Job) abandon() {
-	j.abandoned.Store(true)
-	if j.cancel != nil {
-		j.cancel()
-	}
-	if j.client != nil {
-		j.client.terminate([]uint32{j.pid})
-	}
-}

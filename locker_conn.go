@@ -165,9 +165,8 @@ func (l *locker) escalate() {
 	l.mu.Lock()
 	pids := []uint32{l.pid}
 	for j := range l.running {
-		j.abandoned.Store(true)
-		if j.cancel != nil {
-			j.cancel()
+		if !j.claim() {
+			continue // released: its Tx's session may serve others now
 		}
 		if pid := j.txPid.Load(); pid != 0 {
 			pids = append(pids, pid)

@@ -43,7 +43,7 @@ func (w *Worker) work(j *Job) {
 		call(w.Hooks.Worked, JobEvent{Job: j, Duration: d})
 		return
 	}
-	if j.abandoned.Load() {
+	if j.isAbandoned() {
 		return // a shutdown released it: it runs again elsewhere, unchanged
 	}
 	w.fail(j, d, err)
