@@ -73,19 +73,19 @@ func (j *Job) release() {
 	j.pid = 0 // nothing may end this session once it is back in the pool
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
+	keep := true
 	if !j.unlocked {
 		var unlocked bool
 		err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked)
-		if err != nil || !unlocked {
-			discardConn(j.conn)
-		}
+		keep = err == nil && unlocked
 	}
-	_ = j.conn.Close()
+	putBack(j.conn, keep)
 }
 
 // releaseBatch is release for a batch job, before doneBatch gives its Tx's
 // connection (which holds no lock) back: that connection is discarded when
-// the job was abandoned, since its session is being ended.
+// the job was abandoned, since its session is being ended, and when it is
+// not idle.
 func (j *Job) releaseBatch() {
 	if !j.state.CompareAndSwap(jobRunning, jobReleased) {
 		if j.conn != nil {
@@ -95,6 +95,26 @@ func (j *Job) releaseBatch() {
 	}
 	j.pid = 0
 	j.txPid.Store(0)
+	if j.conn != nil && !isIdle(j.conn) {
+		discardConn(j.conn)
+	}
+}
+
+// putBack gives a pinned connection back to the pool when keep is set and
+// its session is idle, and discards it otherwise: a session inside a
+// transaction would hand that transaction to the connection's next user.
+func putBack(conn *sql.Conn, keep bool) {
+	if !keep || !isIdle(conn) {
+		discardConn(conn)
+		return
+	}
+	_ = conn.Close()
+}
+
+// isIdle reports whether conn's session is outside any transaction.
+func isIdle(conn *sql.Conn) bool {
+	pc, err := rawConn(conn)
+	return err == nil && pc.PgConn().TxStatus() == 'I'
 }
 
 // discardConn closes the driver connection under conn, so database/sql drops

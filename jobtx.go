@@ -35,7 +35,7 @@ func (j *Job) beginIfExists(ctx context.Context) (bool, error) {
 		_, err := j.pgxConn.Exec(ctx, "ROLLBACK")
 		return false, err
 	}
-	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn, ctx: j.client.ctx}
+	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn}
 	return true, nil
 }
 

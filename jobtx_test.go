@@ -1,6 +1,8 @@
 package qg
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -39,5 +41,56 @@ func TestErrorInRolledBackTxStillRecordsFailure(t *testing.T) {
 	}
 	if _, msg, _, _ := jobRow(t, aborted.ID); !strings.Contains(msg, "aborted") {
 		t.Errorf("ErrorsThenAborts: last error %q, want the aborted commit", msg)
+	}
+}
+
+// pooledTxStatus is the transaction status of the connection the pool hands
+// out next: 'I' when idle, 'T' inside a transaction.
+func pooledTxStatus(t *testing.T, db *sql.DB) byte {
+	t.Helper()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pc, err := rawConn(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc.PgConn().TxStatus()
+}
+
+// Once the client's context has ended (Close cancels it), rolling back a
+// job's transaction must still reach the server: the connection goes back
+// to the pool, and must not take the job's open transaction with it.
+func TestRollbackAfterClientContextEndsLeavesNoTransaction(t *testing.T) {
+	c, q := setup(t)
+	wc, db := singleConnClient(t)
+	enqueue(t, c, &Job{Queue: q, Type: "x"})
+	j, err := wc.lockForWork(context.Background(), q)
+	if err != nil || j == nil {
+		t.Fatalf("lockForWork: %v, %v", j, err)
+	}
+	wc.cancel()
+	j.rollback()
+	j.Done()
+	if s := pooledTxStatus(t, db); s != 'I' {
+		t.Fatalf("the pool handed out a connection in transaction status %q", s)
+	}
+}
+
+// A connection a WorkFunc left inside a transaction of its own is discarded
+// by Done, not pooled.
+func TestDoneDiscardsConnectionLeftInTransaction(t *testing.T) {
+	c, q := setup(t)
+	wc, db := singleConnClient(t)
+	enqueue(t, c, &Job{Queue: q, Type: "x"})
+	j := mustLock(t, wc, q)
+	if _, err := j.Conn().Exec(context.Background(), `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	j.Done()
+	if s := pooledTxStatus(t, db); s != 'I' {
+		t.Fatalf("the pool handed out a connection in transaction status %q", s)
 	}
 }
