@@ -51,13 +51,15 @@ func (j *Job) sessions() []uint32 {
 	return pids
 }
 
-// abandon gives up on a job a shutdown no longer waits for, unless it was
-// released already: its context is cancelled and its server session ended,
-// which frees its lock so the job runs again elsewhere. The Job's own
-// goroutine still calls Done, which discards the connection.
-func (j *Job) abandon() {
-	if j.claim() && j.client != nil {
-		j.client.terminate(j.sessions())
+// closeSocket closes the network connection under a claimed job's pinned
+// connection, from outside the job's goroutine (a net.Conn may be closed
+// concurrently with its use). An idle session then ends at once with its
+// lock, even when the server cannot be reached to terminate it; a session
+// busy in a statement notices at the statement's end. The job's goroutine
+// finds its connection broken, and Done discards it.
+func (j *Job) closeSocket() {
+	if j.locker == nil && j.conn != nil && j.pgxConn != nil {
+		_ = j.pgxConn.PgConn().Conn().Close()
 	}
 }
 

@@ -3,7 +3,10 @@ package qg
 import (
 	"context"
 	"database/sql"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // singleConnClient returns a Client on a pool of one connection, so a
@@ -108,4 +111,58 @@ func TestAbandonedJobConnectionIsDiscarded(t *testing.T) {
 	w.escalate()
 	j.Done()
 	waitSessionGone(t, pid)
+}
+
+// waitJobUnlocked waits until no session holds job id's lock.
+func waitJobUnlocked(t *testing.T, id int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		err := testDB.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1
+  AND (classid::bigint << 32) + objid::bigint = $1 AND granted`, id).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d still locked", id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// When the server cannot be reached to end a job's session, escalation
+// still closes the job's connection, so the idle session ends and its lock
+// goes at once, and says so in the log. The job runs again, unchanged.
+func TestEscalateClosesConnectionWhenTerminateFails(t *testing.T) {
+	c, q := setup(t)
+	wc, _ := singleConnClient(t)
+	j := enqueue(t, c, &Job{Queue: q, Type: "Stuck"})
+	started, release := make(chan struct{}), make(chan struct{})
+	w := newTestWorker(wc, q, WorkMap{"Stuck": func(*Job) error {
+		close(started)
+		<-release // ignores its context
+		return nil
+	}})
+	logger, logs := testLogger(t)
+	w.Logger = logger
+	done := make(chan struct{})
+	go func() { w.WorkOne(); close(done) }()
+	var once sync.Once
+	finish := func() { once.Do(func() { close(release) }); <-done }
+	t.Cleanup(finish)
+	<-started
+	unreachable(wc)
+	w.escalate()
+	waitJobUnlocked(t, j.ID)
+	finish()
+	if !strings.Contains(logs.String(), `level=WARN msg="qg: end the session of a released job"`) {
+		t.Error("the failed terminate was not logged")
+	}
+	if count, _, _, found := jobRow(t, j.ID); !found || count != 0 {
+		t.Fatalf("job found %v with error_count %d, want it unchanged", found, count)
+	}
 }
