@@ -101,6 +101,7 @@ type Job struct {
 	Duplicate bool
 
 	mu            sync.Mutex
+	fieldsMu      sync.Mutex // guards the jobFields against readers on other goroutines; held for no statement
 	client        *Client
 	d             *dialect
 	conn          *sql.Conn // the pinned connection holding the lock; nil for injected jobs
@@ -207,11 +208,13 @@ func (j *Job) errorIn(delay time.Duration, msg string) error {
 	if err != nil {
 		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
 	}
-	err = row.Scan(&j.ErrorCount, runAtScanner{&j.RunAt})
+	f := j.fields()
+	err = row.Scan(&f.errorCount, runAtScanner{&f.runAt})
 	if err != nil && !isNoRows(err) {
 		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
 	}
-	j.LastError = sql.NullString{String: cleanText(msg), Valid: true}
+	f.lastError = sql.NullString{String: cleanText(msg), Valid: true}
+	j.setFields(f)
 	j.errored = true
 	return nil
 }

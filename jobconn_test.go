@@ -3,6 +3,7 @@ package qg
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -164,5 +165,48 @@ func TestEscalateClosesConnectionWhenTerminateFails(t *testing.T) {
 	}
 	if count, _, _, found := jobRow(t, j.ID); !found || count != 0 {
 		t.Fatalf("job found %v with error_count %d, want it unchanged", found, count)
+	}
+}
+
+// waitDead waits until job id is in queue dead.
+func waitDead(t *testing.T, id int64, dead string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		if err := testDB.QueryRow(`SELECT count(*) FROM que_jobs WHERE job_id = $1 AND queue = $2`, id, dead).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d not in %q", id, dead)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A shutdown logs the running job's attributes while the job's goroutine
+// may be giving it up, which changes them: go test -race must find no race.
+// The test waits for the row, not for the goroutine, so nothing orders the
+// two goroutines' accesses but the Job's own locking.
+func TestEscalateWhileJobIsGivenUp(t *testing.T) {
+	c, q := setup(t)
+	j := enqueue(t, c, &Job{Queue: q, Type: "Dies"})
+	release := make(chan struct{})
+	w := newTestWorker(c, q, WorkMap{"Dies": func(*Job) error { return GiveUp(errors.New("hopeless")) }})
+	w.Logger, _ = testLogger(t)
+	w.Hooks.GivenUp = func(JobEvent) { <-release }
+	done := make(chan struct{})
+	go func() { w.WorkOne(); close(done) }()
+	var once sync.Once
+	finish := func() { once.Do(func() { close(release) }); <-done }
+	t.Cleanup(finish)
+	waitDead(t, j.ID, DeadQueue(q))
+	w.escalate()
+	finish()
+	if count, _, _, found := jobRow(t, j.ID); !found || count != 1 {
+		t.Fatalf("job found %v with error_count %d, want it given up once", found, count)
 	}
 }

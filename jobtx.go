@@ -2,10 +2,8 @@ package qg
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v4"
 )
@@ -62,16 +60,6 @@ func (j *Job) endTx() {
 	j.settleFields(false)
 }
 
-// jobFields are the fields of a Job that recording a failure changes. The
-// first three are part of the row's key, by which every later statement on
-// the job finds its row.
-type jobFields struct {
-	queue      string
-	runAt      time.Time
-	errorCount int32
-	lastError  sql.NullString
-}
-
 // saveFields remembers the job's fields before a statement in the job's own
 // transaction changes them (once a transaction): if the transaction does not
 // commit, the row keeps its old key and the Job must too.
@@ -79,7 +67,8 @@ func (j *Job) saveFields() {
 	if j.tx == nil || j.injectedTx || j.saved != nil {
 		return
 	}
-	j.saved = &jobFields{queue: j.Queue, runAt: j.RunAt, errorCount: j.ErrorCount, lastError: j.LastError}
+	f := j.fields()
+	j.saved = &f
 }
 
 // settleFields ends what saveFields began: after a commit the changed fields
@@ -90,7 +79,7 @@ func (j *Job) settleFields(committed bool) {
 	if s == nil || committed {
 		return
 	}
-	j.Queue, j.RunAt, j.ErrorCount, j.LastError = s.queue, s.runAt, s.errorCount, s.lastError
+	j.setFields(*s)
 }
 
 // commit finishes a job whose WorkFunc succeeded, in one round trip: it
