@@ -112,10 +112,11 @@ type Job struct {
 	injectedTx    bool      // tx is the caller's (TestInjectJobTx): Done leaves it
 	ctx           context.Context
 	cancel        context.CancelFunc
-	state         atomic.Int32 // jobRunning, then jobReleased or jobAbandoned
-	deleted       bool         // Delete ran (in the open transaction, if there is one)
-	errored       bool         // Error ran
-	unlocked      bool
+	state         atomic.Int32  // jobRunning, then jobReleased or jobAbandoned
+	deleted       bool          // Delete ran (in the open transaction, if there is one)
+	errored       bool          // Error ran
+	unlocked      bool          // the commit's pipeline released the lock
+	broken        bool          // the session may still hold the lock: Done closes the connection
 	locker        *locker       // the batch locker holding the lock, if any
 	gen           int           // the locker session generation that locked it
 	pendingDelete bool          // worked without Tx: the locker deletes it

@@ -64,9 +64,10 @@ func (j *Job) closeSocket() {
 }
 
 // release unlocks the job and gives its connection back to the pool. It
-// discards the connection instead when the unlock is not confirmed, and when
-// the job was abandoned: its session is being ended, and may still hold the
-// lock or be in the middle of the job's work.
+// discards the connection instead when the unlock is not confirmed or could
+// not run after the job's commit, and when the job was abandoned: its
+// session is being ended, and may still hold the lock or be in the middle
+// of the job's work.
 func (j *Job) release() {
 	if !j.state.CompareAndSwap(jobRunning, jobReleased) {
 		discardConn(j.conn)
@@ -75,8 +76,8 @@ func (j *Job) release() {
 	j.pid = 0 // nothing may end this session once it is back in the pool
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
-	keep := true
-	if !j.unlocked {
+	keep := !j.broken
+	if keep && !j.unlocked {
 		var unlocked bool
 		err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked)
 		keep = err == nil && unlocked

@@ -87,6 +87,9 @@ func (j *Job) settleFields(committed bool) {
 // deleted it or recorded an error itself), commits, and unlocks the job. A
 // failed delete or commit undoes both the work and the deletion, and is
 // returned as the job's error; the job then stays locked for Error and Done.
+// An unlock that fails after the COMMIT went through returns an error
+// wrapping errUnlockAfterCommit: the job is finished, and Done closes its
+// connection, which may still hold the lock, instead of pooling it.
 func (j *Job) commit() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -102,21 +105,9 @@ func (j *Job) commit() error {
 	j.tx = nil
 	ctx, cancel := j.finishContext()
 	defer cancel()
-	deleting := !j.deleted && !j.errored
-	b := &pgx.Batch{}
-	// A statement before COMMIT fails in an aborted transaction and stops
-	// the pipeline there, so the unlock never runs after a COMMIT that rolled
-	// back: the job stays locked while its failure is recorded.
-	if deleting {
-		b.Queue(j.d.deleteJob, j.d.keyArgs(j)...)
-	} else {
-		b.Queue("SELECT 1")
-	}
-	b.Queue("COMMIT")
-	b.Queue(j.d.unlockJob, j.ID)
-	unlocked, err := runFinish(j.pgxConn.SendBatch(ctx, b))
+	unlocked, err := runFinish(j.pgxConn.SendBatch(ctx, j.finishBatch()))
 	j.unlocked = unlocked
-	if err != nil {
+	if err != nil && !errors.Is(err, errUnlockAfterCommit) {
 		_, _ = j.pgxConn.Exec(ctx, "ROLLBACK") // only a warning when none is open
 		j.deleted, j.errored = false, false
 		j.settleFields(false)
@@ -124,33 +115,67 @@ func (j *Job) commit() error {
 	}
 	j.deleted = true
 	j.settleFields(true)
+	if err != nil {
+		j.broken = true
+		return fmt.Errorf("qg: finish job %d: %w", j.ID, err)
+	}
 	return nil
 }
 
-// runFinish reads the results of commit's pipeline: the delete (or guard),
-// the commit, and the unlock. unlocked reports whether the unlock ran and
-// released the lock, even when err says the commit rolled back.
+// finishBatch is commit's pipeline: the delete (or a guard when the job is
+// not to be deleted), COMMIT, and the unlock. A statement before COMMIT fails
+// in an aborted transaction and stops the pipeline there, so the unlock never
+// runs after a COMMIT that rolled back: the job stays locked while its
+// failure is recorded.
+func (j *Job) finishBatch() *pgx.Batch {
+	b := &pgx.Batch{}
+	if !j.deleted && !j.errored {
+		b.Queue(j.d.deleteJob, j.d.keyArgs(j)...)
+	} else {
+		b.Queue("SELECT 1")
+	}
+	b.Queue("COMMIT")
+	b.Queue(j.d.unlockJob, j.ID)
+	return b
+}
+
+// runFinish reads the results of commit's pipeline. unlocked reports whether
+// the unlock ran and released the lock, even when err says the commit rolled
+// back. An error after a COMMIT that went through wraps errUnlockAfterCommit.
 func runFinish(br pgx.BatchResults) (unlocked bool, err error) {
-	defer func() {
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-	}()
+	committed, unlocked, err := readFinish(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && committed {
+		return false, fmt.Errorf("%w: %w", errUnlockAfterCommit, err)
+	}
+	return unlocked, err
+}
+
+// readFinish reads the delete (or guard), the COMMIT, and the unlock.
+func readFinish(br pgx.BatchResults) (committed, unlocked bool, err error) {
 	if _, err := br.Exec(); err != nil {
-		return false, err
+		return false, false, err
 	}
 	tag, err := br.Exec()
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	if serr := br.QueryRow().Scan(&unlocked); serr != nil {
-		return false, serr
+	committed = string(tag) == "COMMIT"
+	if err := br.QueryRow().Scan(&unlocked); err != nil {
+		return committed, false, err
 	}
 	if string(tag) == "ROLLBACK" {
-		return unlocked, errRolledBack
+		return false, unlocked, errRolledBack
 	}
-	return unlocked, nil
+	return committed, unlocked, nil
 }
+
+// errUnlockAfterCommit says a job's work and deletion committed but its
+// unlock failed: the job is finished, and its session may still hold the
+// lock.
+var errUnlockAfterCommit = errors.New("committed, but the unlock failed")
 
 // errRolledBack says a COMMIT found its transaction aborted by an earlier
 // failed statement that the WorkFunc did not report.

@@ -94,3 +94,51 @@ func TestDoneDiscardsConnectionLeftInTransaction(t *testing.T) {
 		t.Fatalf("the pool handed out a connection in transaction status %q", s)
 	}
 }
+
+// shadowUnlock makes pg_advisory_unlock(bigint) fail on sessions that put
+// the schema qg_test_shadow first in their search_path.
+func shadowUnlock(t *testing.T) {
+	t.Helper()
+	_, err := testDB.Exec(`CREATE SCHEMA qg_test_shadow;
+CREATE FUNCTION qg_test_shadow.pg_advisory_unlock(bigint) RETURNS boolean
+  AS $$ BEGIN RAISE EXCEPTION 'unlock refused'; END $$ LANGUAGE plpgsql`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = testDB.Exec(`DROP SCHEMA IF EXISTS qg_test_shadow CASCADE`) })
+}
+
+// An unlock that fails after the job's COMMIT went through is no failure of
+// the job: its work and its deletion committed. The Worker reports it worked,
+// logs the unlock, and closes the connection so that the lock goes with the
+// session.
+func TestUnlockFailureAfterCommitIsNoJobFailure(t *testing.T) {
+	c, q := setup(t)
+	shadowUnlock(t)
+	wc, _ := singleConnClient(t)
+	j := enqueue(t, c, &Job{Queue: q, Type: "Shadows"})
+	var pid uint32
+	w := newTestWorker(wc, q, WorkMap{"Shadows": func(j *Job) error {
+		pid = j.pid
+		// A SET outlives the transaction it commits with: the unlock that
+		// follows the COMMIT finds the shadow.
+		_, err := j.Tx().Exec(`SET search_path = qg_test_shadow, public, pg_catalog`)
+		return err
+	}})
+	var worked, failed bool
+	w.Hooks.Worked = func(JobEvent) { worked = true }
+	w.Hooks.Failed = func(JobEvent) { failed = true }
+	logger, logs := testLogger(t)
+	w.Logger = logger
+	w.WorkOne()
+	if !worked || failed {
+		t.Errorf("worked %v, failed %v: want worked only", worked, failed)
+	}
+	if _, _, _, found := jobRow(t, j.ID); found {
+		t.Error("the committed job is still in que_jobs")
+	}
+	if !strings.Contains(logs.String(), "unlock refused") {
+		t.Error("the failed unlock was not logged")
+	}
+	waitSessionGone(t, pid)
+}

@@ -64,7 +64,12 @@ func (w *Worker) run(wf WorkFunc, j *Job) error {
 		j.rollback()
 		return err
 	}
-	return j.commit()
+	err = j.commit()
+	if errors.Is(err, errUnlockAfterCommit) {
+		w.log(slog.LevelWarn, "qg: job worked; closing its connection", append(jobAttrs(j), slog.Any("error", err))...)
+		return nil
+	}
+	return err
 }
 
 // callWorkFunc runs wf, turning a panic into a *PanicError.
