@@ -76,11 +76,12 @@ func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
 }
 
 // Close releases every job locked through this Client and not yet Done: their
-// connections are closed and their sessions ended on the server, so their locks go away and the jobs run
-// again elsewhere. It returns promptly, and further calls of the Client return
-// [ErrClientClosed]. Stop the Client's Workers first; call Done on released
-// jobs all the same, to give their connections back. Close does not close the
-// *sql.DB, which belongs to the caller. Calling Close again does nothing.
+// connections are closed and their sessions ended on the server, so their
+// locks go away and the jobs run again elsewhere, unchanged. It returns
+// promptly, and further calls of the Client return [ErrClientClosed]. Stop
+// the Client's Workers first; call Done on released jobs all the same, to give
+// their connections back. Close does not close the *sql.DB, which belongs to
+// the caller. Calling Close again does nothing.
 func (c *Client) Close() {
 	c.mu.Lock()
 	if c.closed {

@@ -154,8 +154,9 @@ func (w *Worker) Shutdown() {
 // ShutdownContext stops the Worker. It stops locking jobs at once and waits
 // for the running job to finish. When ctx ends first, it escalates: the
 // job's context is cancelled, its connection closed and its session ended on
-// the server, so its lock goes away and the job runs again elsewhere, unchanged; it then
-// returns ctx.Err() without waiting for the WorkFunc to return. It returns
+// the server, so its lock goes away and the job runs again elsewhere,
+// unchanged; it then returns ctx.Err() without waiting for the WorkFunc to
+// return. It returns
 // nil at once on a Worker that never started, and is safe to call more than
 // once.
 func (w *Worker) ShutdownContext(ctx context.Context) error {
