@@ -29,6 +29,9 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []*Job) error {
 // one invalid job fails the whole batch. On success each job's ID, Priority
 // and RunAt hold what was stored.
 func (c *Client) EnqueueBatchInTx(ctx context.Context, jobs []*Job, tx *sql.Tx) error {
+	if c.isClosed() {
+		return ErrClientClosed
+	}
 	if tx == nil {
 		return fmt.Errorf("qg: enqueue batch in tx: nil *sql.Tx")
 	}

@@ -31,7 +31,7 @@ func (j *Job) batchTx() Txer {
 		j.txErr = fmt.Errorf("qg: begin transaction of job %d: %w", j.ID, err)
 		return nil
 	}
-	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn, ctx: j.client.ctx}
+	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn}
 	return j.tx
 }
 

@@ -76,11 +76,12 @@ func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
 }
 
 // Close releases every job locked through this Client and not yet Done: their
-// sessions are ended on the server, so their locks go away and the jobs run
-// again elsewhere. It returns promptly, and further calls of the Client return
-// [ErrClientClosed]. Stop the Client's Workers first; call Done on released
-// jobs all the same, to give their connections back. Close does not close the
-// *sql.DB, which belongs to the caller. Calling Close again does nothing.
+// connections are closed and their sessions ended on the server, so their
+// locks go away and the jobs run again elsewhere, unchanged. It returns
+// promptly, and further calls of the Client return [ErrClientClosed]. Stop
+// the Client's Workers first; call Done on released jobs all the same, to give
+// their connections back. Close does not close the *sql.DB, which belongs to
+// the caller. Calling Close again does nothing.
 func (c *Client) Close() {
 	c.mu.Lock()
 	if c.closed {
@@ -88,34 +89,49 @@ func (c *Client) Close() {
 		return
 	}
 	c.closed = true
-	pids := make([]uint32, 0, len(c.locked))
+	var claimed []*Job
 	for j := range c.locked {
-		pids = append(pids, j.pid)
+		if j.claim() { // a job released meanwhile keeps its session
+			claimed = append(claimed, j)
+		}
 	}
 	c.mu.Unlock()
 	c.cancel()
-	c.terminate(pids)
+	_ = c.endSessions(claimed)
+}
+
+// endSessions ends the server sessions of claimed jobs: their connections
+// are closed, and their sessions terminated. It returns the error of a
+// terminate that failed; the closed connections end idle sessions anyway.
+func (c *Client) endSessions(jobs []*Job) error {
+	var pids []uint32
+	for _, j := range jobs {
+		j.closeSocket()
+		pids = append(pids, j.sessions()...)
+	}
+	return c.terminate(pids)
 }
 
 // terminate ends the server sessions pids (those of locked jobs).
-func (c *Client) terminate(pids []uint32) {
+func (c *Client) terminate(pids []uint32) error {
 	c.mu.Lock()
 	config := c.connConfig
 	c.mu.Unlock()
-	if len(pids) > 0 && config != nil {
-		terminateSessions(config, pids)
+	if len(pids) == 0 || config == nil {
+		return nil
 	}
+	return terminateSessions(config, pids)
 }
 
 // terminateSessions ends the server sessions pids over a connection of its
 // own, outside the pool (whose connections may all be pinned by jobs), and
 // waits up to a few seconds for them to be gone.
-func terminateSessions(config *pgx.ConnConfig, pids []uint32) {
+func terminateSessions(config *pgx.ConnConfig, pids []uint32) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, config)
 	if err != nil {
-		return // the server is unreachable: those sessions are ending anyway
+		return fmt.Errorf("qg: end sessions %v: connect: %w", pids, err)
 	}
 	defer conn.Close(ctx)
 	ids := make([]int64, len(pids))
@@ -129,7 +145,10 @@ func terminateSessions(config *pgx.ConnConfig, pids []uint32) {
 	if version >= 140000 {
 		query = `SELECT pg_terminate_backend(pid::int, 5000) FROM unnest($1::bigint[]) AS pid`
 	}
-	_, _ = conn.Exec(ctx, query, ids)
+	if _, err := conn.Exec(ctx, query, ids); err != nil {
+		return fmt.Errorf("qg: end sessions %v: %w", pids, err)
+	}
+	return nil
 }
 
 // track records a freshly locked job; it fails once the Client is closed.

@@ -16,8 +16,7 @@ import (
 type connTx struct {
 	conn     *sql.Conn
 	pgxConn  *pgx.Conn
-	ctx      context.Context // bounds Commit and Rollback
-	finished bool            // Commit or Rollback ran
+	finished bool // Commit or Rollback ran
 }
 
 // Exec runs a statement in the transaction.
@@ -57,7 +56,9 @@ func (t *connTx) Commit() error {
 		return sql.ErrTxDone
 	}
 	t.finished = true
-	tag, err := t.pgxConn.Exec(t.ctx, "COMMIT")
+	ctx, cancel := endContext()
+	defer cancel()
+	tag, err := t.pgxConn.Exec(ctx, "COMMIT")
 	if err != nil {
 		return err
 	}
@@ -73,6 +74,15 @@ func (t *connTx) Rollback() error {
 		return sql.ErrTxDone
 	}
 	t.finished = true
-	_, err := t.pgxConn.Exec(t.ctx, "ROLLBACK")
+	ctx, cancel := endContext()
+	defer cancel()
+	_, err := t.pgxConn.Exec(ctx, "ROLLBACK")
 	return err
+}
+
+// endContext bounds a COMMIT or ROLLBACK. It is never the client's context:
+// a transaction must end even while the client closes, or its connection
+// would go back to the pool with the transaction still open.
+func endContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), finishTimeout)
 }

@@ -40,6 +40,9 @@ func (c *Client) EnqueueInTx(j *Job, tx *sql.Tx) error {
 // database, with or without qg's prepared statements. The rules of
 // [Client.EnqueueContext] apply.
 func (c *Client) EnqueueInTxContext(ctx context.Context, j *Job, tx *sql.Tx) error {
+	if c.isClosed() {
+		return ErrClientClosed
+	}
 	if tx == nil {
 		return fmt.Errorf("qg: enqueue in tx: nil *sql.Tx")
 	}
@@ -55,6 +58,9 @@ func (c *Client) EnqueueInTxContext(ctx context.Context, j *Job, tx *sql.Tx) err
 //
 //	err := client.EnqueueIn(j.Context(), &qg.Job{Type: "SendReceipt"}, j.Tx())
 func (c *Client) EnqueueIn(ctx context.Context, j *Job, q Queryer) error {
+	if c.isClosed() {
+		return ErrClientClosed
+	}
 	if q == nil {
 		return fmt.Errorf("qg: enqueue in: nil Queryer")
 	}

@@ -234,3 +234,34 @@ func TestEnqueueInJobTx(t *testing.T) {
 	}
 	_, _ = testDB.Exec(`DELETE FROM que_jobs WHERE queue = $1`, q+"_next")
 }
+
+func TestEnqueueAfterCloseFails(t *testing.T) {
+	c, q := setup(t)
+	c.Close()
+	tx, err := testDB.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	ctx := context.Background()
+	job := func() *Job { return &Job{Queue: q, Type: "x"} }
+	errs := map[string]error{
+		"Enqueue":          c.Enqueue(job()),
+		"EnqueueInTx":      c.EnqueueInTx(job(), tx),
+		"EnqueueIn a Tx":   c.EnqueueIn(ctx, job(), tx),
+		"EnqueueIn a DB":   c.EnqueueIn(ctx, job(), testDB),
+		"EnqueueBatch":     c.EnqueueBatch(ctx, []*Job{job()}),
+		"EnqueueBatchInTx": c.EnqueueBatchInTx(ctx, []*Job{job()}, tx),
+	}
+	for name, err := range errs {
+		if !errors.Is(err, ErrClientClosed) {
+			t.Errorf("%s after Close: %v, want ErrClientClosed", name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := countJobs(t, q); n != 0 {
+		t.Fatalf("%d jobs enqueued by a closed Client", n)
+	}
+}

@@ -70,12 +70,13 @@ func call(hook func(JobEvent), e JobEvent) {
 	}
 }
 
-// jobAttrs are the log attributes of a job.
+// jobAttrs are the log attributes of a job. Any goroutine may call it.
 func jobAttrs(j *Job) []any {
+	f := j.snapshot()
 	return []any{
 		slog.Int64("job_id", j.ID),
 		slog.String("job_class", j.Type),
-		slog.String("queue", j.Queue),
-		slog.Int("error_count", int(j.ErrorCount)),
+		slog.String("queue", f.queue),
+		slog.Int("error_count", int(f.errorCount)),
 	}
 }

@@ -3,7 +3,6 @@ package qg
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v4"
-	"github.com/jackc/pgx/v4/stdlib"
 )
 
 // finishTimeout bounds each statement qg runs to finish or release a job.
@@ -103,6 +101,7 @@ type Job struct {
 	Duplicate bool
 
 	mu            sync.Mutex
+	fieldsMu      sync.Mutex // guards the jobFields against readers on other goroutines; held for no statement
 	client        *Client
 	d             *dialect
 	conn          *sql.Conn // the pinned connection holding the lock; nil for injected jobs
@@ -113,15 +112,17 @@ type Job struct {
 	injectedTx    bool      // tx is the caller's (TestInjectJobTx): Done leaves it
 	ctx           context.Context
 	cancel        context.CancelFunc
-	abandoned     atomic.Bool // a shutdown released the job mid-run
-	deleted       bool        // Delete ran (in the open transaction, if there is one)
-	errored       bool        // Error ran
-	unlocked      bool
+	state         atomic.Int32  // jobRunning, then jobReleased or jobAbandoned
+	deleted       bool          // Delete ran (in the open transaction, if there is one)
+	errored       bool          // Error ran
+	unlocked      bool          // the commit's pipeline released the lock
+	broken        bool          // the session may still hold the lock: Done closes the connection
 	locker        *locker       // the batch locker holding the lock, if any
 	gen           int           // the locker session generation that locked it
 	pendingDelete bool          // worked without Tx: the locker deletes it
 	txErr         error         // a batch job's Tx could not begin
-	txPid         atomic.Uint32 // the session of a batch job's Tx, for escalation        // the lock was released with the commit
+	txPid         atomic.Uint32 // the session of a batch job's Tx, for escalation
+	saved         *jobFields    // the fields as they were before the job's transaction changed them
 	done          bool
 }
 
@@ -206,26 +207,30 @@ func (j *Job) errorIn(delay time.Duration, msg string) error {
 	if j.locker != nil {
 		query, args = j.d.failHeldJob, append(args, int64(j.pid))
 	}
+	j.saveFields() // a rollback of the job's transaction undoes this failure
 	row, err := j.queryRow(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
 	}
-	err = row.Scan(&j.ErrorCount, runAtScanner{&j.RunAt})
+	f := j.fields()
+	err = row.Scan(&f.errorCount, runAtScanner{&f.runAt})
 	if isNoRows(err) && j.locker != nil {
 		err = errLockLost
 	}
 	if err != nil && !isNoRows(err) {
 		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
 	}
-	j.LastError = sql.NullString{String: cleanText(msg), Valid: true}
+	f.lastError = sql.NullString{String: cleanText(msg), Valid: true}
+	j.setFields(f)
 	j.errored = true
 	return nil
 }
 
 // Done releases the job: it rolls back a transaction still open, unlocks the
 // job and gives the connection back to the pool. When the unlock cannot be
-// confirmed the connection is closed instead, so PostgreSQL drops the lock
-// with the session and no later job can inherit it. Call Done exactly once
+// confirmed, or a shutdown or [Client.Close] released the job meanwhile, the
+// connection is closed instead, so PostgreSQL drops the lock with the session
+// and no later job can inherit it. Call Done exactly once
 // for every job LockJob returned, after Delete or Error; calling it again does
 // nothing.
 func (j *Job) Done() {
@@ -235,16 +240,12 @@ func (j *Job) Done() {
 		return
 	}
 	j.done = true
+	j.endTx()
 	if j.locker != nil {
+		j.releaseBatch()
 		j.doneBatch()
-	} else {
-		if j.tx != nil && !j.injectedTx {
-			_ = j.tx.Rollback() // a no-op error when already finished
-			j.tx = nil
-		}
-		if j.conn != nil {
-			j.release()
-		}
+	} else if j.conn != nil {
+		j.release()
 	}
 	if j.cancel != nil {
 		j.cancel()
@@ -259,35 +260,6 @@ func (j *Job) ensureDialect() {
 	if j.d == nil {
 		j.d = que0
 	}
-}
-
-// release unlocks the job and returns its connection to the pool, or closes
-// the connection when the unlock is not confirmed.
-func (j *Job) release() {
-	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
-	defer cancel()
-	if !j.unlocked {
-		var unlocked bool
-		err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked)
-		if err != nil || !unlocked {
-			discardConn(j.conn)
-		}
-	}
-	_ = j.conn.Close()
-}
-
-// discardConn closes the driver connection under conn, so database/sql drops
-// it instead of pooling it: PostgreSQL then ends the session and with it every
-// lock the session held.
-func discardConn(conn *sql.Conn) {
-	_ = conn.Raw(func(dc any) error {
-		if c, ok := dc.(*stdlib.Conn); ok {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			_ = c.Conn().Close(ctx)
-		}
-		return driver.ErrBadConn
-	})
 }
 
 // finishContext is the context of statements that finish a job: they must

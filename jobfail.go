@@ -54,8 +54,9 @@ func (j *Job) bury(msg string) error {
 	if err != nil {
 		return fmt.Errorf("qg: give up job %d: %w", j.ID, err)
 	}
-	j.Queue = dead
-	j.ErrorCount++
+	f := j.fields()
+	f.queue, f.errorCount = dead, f.errorCount+1
+	j.setFields(f)
 	return nil
 }
 

@@ -30,7 +30,7 @@ func (j *Job) walkInTx(ctx context.Context, queue string) (found, exists bool, e
 		}
 		return found, exists, nil
 	}
-	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn, ctx: j.client.ctx}
+	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn}
 	return true, true, nil
 }
 
@@ -77,9 +77,41 @@ func (j *Job) rollback() {
 	if j.tx == nil || j.injectedTx {
 		return
 	}
-	_ = j.tx.Rollback()
-	j.tx = nil
+	j.endTx()
 	j.deleted, j.errored = false, false
+}
+
+// endTx rolls back the job's own transaction if it is still open, and puts
+// back the fields a failure recorded inside it had changed.
+func (j *Job) endTx() {
+	if j.tx == nil || j.injectedTx {
+		return
+	}
+	_ = j.tx.Rollback() // a no-op error when already finished
+	j.tx = nil
+	j.settleFields(false)
+}
+
+// saveFields remembers the job's fields before a statement in the job's own
+// transaction changes them (once a transaction): if the transaction does not
+// commit, the row keeps its old key and the Job must too.
+func (j *Job) saveFields() {
+	if j.tx == nil || j.injectedTx || j.saved != nil {
+		return
+	}
+	f := j.fields()
+	j.saved = &f
+}
+
+// settleFields ends what saveFields began: after a commit the changed fields
+// are the row's, otherwise the saved ones are put back.
+func (j *Job) settleFields(committed bool) {
+	s := j.saved
+	j.saved = nil
+	if s == nil || committed {
+		return
+	}
+	j.setFields(*s)
 }
 
 // commit finishes a job whose WorkFunc succeeded, in one round trip: it
@@ -87,11 +119,16 @@ func (j *Job) rollback() {
 // deleted it or recorded an error itself), commits, and unlocks the job. A
 // failed delete or commit undoes both the work and the deletion, and is
 // returned as the job's error; the job then stays locked for Error and Done.
+// An unlock that fails after the COMMIT went through returns an error
+// wrapping errUnlockAfterCommit: the job is finished, and Done closes its
+// connection, which may still hold the lock, instead of pooling it.
 func (j *Job) commit() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.locker != nil {
-		return j.commitBatch()
+		err := j.commitBatch()
+		j.settleFields(err == nil)
+		return err
 	}
 	tx, ok := j.tx.(*connTx)
 	if !ok || tx.finished {
@@ -100,68 +137,78 @@ func (j *Job) commit() error {
 	j.tx = nil
 	ctx, cancel := j.finishContext()
 	defer cancel()
-	deleting := !j.deleted && !j.errored
+	unlocked, err := runFinish(j.pgxConn.SendBatch(ctx, j.finishBatch()))
+	j.unlocked = unlocked
+	if err != nil && !errors.Is(err, errUnlockAfterCommit) {
+		_, _ = j.pgxConn.Exec(ctx, "ROLLBACK") // only a warning when none is open
+		j.deleted, j.errored = false, false
+		j.settleFields(false)
+		return fmt.Errorf("qg: finish job %d: %w", j.ID, err)
+	}
+	j.deleted = true
+	j.settleFields(true)
+	if err != nil {
+		j.broken = true
+		return fmt.Errorf("qg: finish job %d: %w", j.ID, err)
+	}
+	return nil
+}
+
+// finishBatch is commit's pipeline: the delete (or a guard when the job is
+// not to be deleted), COMMIT, and the unlock. A statement before COMMIT fails
+// in an aborted transaction and stops the pipeline there, so the unlock never
+// runs after a COMMIT that rolled back: the job stays locked while its
+// failure is recorded.
+func (j *Job) finishBatch() *pgx.Batch {
 	b := &pgx.Batch{}
-	// A statement before COMMIT fails in an aborted transaction and stops
-	// the pipeline there, so the unlock never runs after a COMMIT that rolled
-	// back: the job stays locked while its failure is recorded.
-	if deleting {
+	if !j.deleted && !j.errored {
 		b.Queue(j.d.deleteJob, j.d.keyArgs(j)...)
 	} else {
 		b.Queue("SELECT 1")
 	}
 	b.Queue("COMMIT")
 	b.Queue(j.d.unlockJob, j.ID)
-	unlocked, err := runFinish(j.pgxConn.SendBatch(ctx, b))
-	j.unlocked = unlocked
-	if err != nil {
-		_, _ = j.pgxConn.Exec(ctx, "ROLLBACK") // only a warning when none is open
-		j.deleted, j.errored = false, false
-		return fmt.Errorf("qg: finish job %d: %w", j.ID, err)
-	}
-	j.deleted = true
-	return nil
+	return b
 }
 
-// runFinish reads the results of commit's pipeline: the delete (or guard),
-// the commit, and the unlock. unlocked reports whether the unlock ran and
-// released the lock, even when err says the commit rolled back.
+// runFinish reads the results of commit's pipeline. unlocked reports whether
+// the unlock ran and released the lock, even when err says the commit rolled
+// back. An error after a COMMIT that went through wraps errUnlockAfterCommit.
 func runFinish(br pgx.BatchResults) (unlocked bool, err error) {
-	defer func() {
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-	}()
+	committed, unlocked, err := readFinish(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && committed {
+		return false, fmt.Errorf("%w: %w", errUnlockAfterCommit, err)
+	}
+	return unlocked, err
+}
+
+// readFinish reads the delete (or guard), the COMMIT, and the unlock.
+func readFinish(br pgx.BatchResults) (committed, unlocked bool, err error) {
 	if _, err := br.Exec(); err != nil {
-		return false, err
+		return false, false, err
 	}
 	tag, err := br.Exec()
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	if serr := br.QueryRow().Scan(&unlocked); serr != nil {
-		return false, serr
+	committed = string(tag) == "COMMIT"
+	if err := br.QueryRow().Scan(&unlocked); err != nil {
+		return committed, false, err
 	}
 	if string(tag) == "ROLLBACK" {
-		return unlocked, errRolledBack
+		return false, unlocked, errRolledBack
 	}
-	return unlocked, nil
+	return committed, unlocked, nil
 }
+
+// errUnlockAfterCommit says a job's work and deletion committed but its
+// unlock failed: the job is finished, and its session may still hold the
+// lock.
+var errUnlockAfterCommit = errors.New("committed, but the unlock failed")
 
 // errRolledBack says a COMMIT found its transaction aborted by an earlier
 // failed statement that the WorkFunc did not report.
 var errRolledBack = errors.New("transaction rolled back: a statement in it failed")
-
-// abandon gives up on a job a shutdown no longer waits for: its context is
-// cancelled, then its server session is ended, which frees its lock so the
-// job runs again elsewhere. The Job's own goroutine still calls Done, which
-// finds the connection broken and discards it.
-func (j *Job) abandon() {
-	j.abandoned.Store(true)
-	if j.cancel != nil {
-		j.cancel()
-	}
-	if j.client != nil {
-		j.client.terminate([]uint32{j.pid})
-	}
-}

@@ -66,7 +66,7 @@ func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt)
 		return nil, fmt.Errorf("qg: lock job in queue %q: %w", queue, err)
 	}
 	if j == nil {
-		_ = conn.Close()
+		putBack(conn, true)
 		return nil, nil
 	}
 	if err := c.track(j); err != nil {

@@ -63,10 +63,7 @@ func (l *locker) fail(err error) {
 		l.conn, l.pc = nil, nil
 	}
 	for _, j := range l.held {
-		j.abandoned.Store(true)
-		if j.cancel != nil {
-			j.cancel()
-		}
+		j.claim() // cancels it; a job already released needs nothing
 	}
 	l.held = make(map[int64]*Job)
 	for {
@@ -207,9 +204,8 @@ func (l *locker) escalate() {
 	l.mu.Lock()
 	pids := []uint32{l.pid}
 	for j := range l.running {
-		j.abandoned.Store(true)
-		if j.cancel != nil {
-			j.cancel()
+		if !j.claim() {
+			continue // released: its Tx's session may serve others now
 		}
 		if pid := j.txPid.Load(); pid != 0 {
 			pids = append(pids, pid)

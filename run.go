@@ -43,7 +43,7 @@ func (w *Worker) work(j *Job) {
 		call(w.Hooks.Worked, JobEvent{Job: j, Duration: d})
 		return
 	}
-	if j.abandoned.Load() {
+	if j.isAbandoned() {
 		return // a shutdown released it: it runs again elsewhere, unchanged
 	}
 	w.fail(j, d, err)
@@ -64,7 +64,12 @@ func (w *Worker) run(wf WorkFunc, j *Job) error {
 		j.rollback()
 		return err
 	}
-	return j.commit()
+	err = j.commit()
+	if errors.Is(err, errUnlockAfterCommit) {
+		w.log(slog.LevelWarn, "qg: job worked; closing its connection", append(jobAttrs(j), slog.Any("error", err))...)
+		return nil
+	}
+	return err
 }
 
 // callWorkFunc runs wf, turning a panic into a *PanicError.
@@ -125,7 +130,7 @@ func (w *Worker) lockLost(j *Job, err, rerr error) bool {
 	if !errors.Is(rerr, errLockLost) {
 		return false
 	}
-	j.abandoned.Store(true)
+	j.state.CompareAndSwap(jobRunning, jobAbandoned)
 	w.log(slog.LevelWarn, "qg: job failed after its lock was lost; failure not recorded",
 		append(jobAttrs(j), slog.Any("error", err))...)
 	return true

@@ -153,9 +153,10 @@ func (w *Worker) Shutdown() {
 
 // ShutdownContext stops the Worker. It stops locking jobs at once and waits
 // for the running job to finish. When ctx ends first, it escalates: the
-// job's context is cancelled and its session is ended on the server, so its
-// lock goes away and the job runs again elsewhere, unchanged; it then
-// returns ctx.Err() without waiting for the WorkFunc to return. It returns
+// job's context is cancelled, its connection closed and its session ended on
+// the server, so its lock goes away and the job runs again elsewhere,
+// unchanged; it then returns ctx.Err() without waiting for the WorkFunc to
+// return. It returns
 // nil at once on a Worker that never started, and is safe to call more than
 // once.
 func (w *Worker) ShutdownContext(ctx context.Context) error {
@@ -178,15 +179,19 @@ func (w *Worker) ShutdownContext(ctx context.Context) error {
 	}
 }
 
-// escalate abandons the running job: its context is cancelled and its
-// server session ended, which frees its lock.
+// escalate abandons the running job, unless it was released meanwhile: its
+// context is cancelled, its connection closed and its server session ended,
+// which frees its lock.
 func (w *Worker) escalate() {
 	w.mu.Lock()
 	j := w.current
 	w.mu.Unlock()
-	if j != nil {
-		w.log(slog.LevelWarn, "qg: shutdown deadline passed, releasing running job", jobAttrs(j)...)
-		j.abandon()
+	if j == nil || !j.claim() {
+		return
+	}
+	w.log(slog.LevelWarn, "qg: shutdown deadline passed, releasing running job", jobAttrs(j)...)
+	if err := w.c.endSessions([]*Job{j}); err != nil {
+		w.log(slog.LevelWarn, "qg: end the session of a released job", append(jobAttrs(j), slog.Any("error", err))...)
 	}
 }
 

@@ -1,0 +1,135 @@
+package qg
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"time"
+
+	"github.com/jackc/pgx/v4/stdlib"
+)
+
+// The states of a job's hold on its pinned connection. A job is running
+// from LockJob on; then exactly one of two things happens, decided by a
+// compare-and-swap: the job's own Done releases the connection (it may go
+// back to the pool and serve others), or a shutdown or Close abandons the
+// job (its session is ended and the connection is discarded, never pooled).
+const (
+	jobRunning int32 = iota
+	jobReleased
+	jobAbandoned
+)
+
+// claim abandons the job if it still holds its connection, and cancels its
+// context. It reports false when the job was released first: its session
+// may already serve another job or the application, and must be left alone.
+func (j *Job) claim() bool {
+	if !j.state.CompareAndSwap(jobRunning, jobAbandoned) {
+		return false
+	}
+	if j.cancel != nil {
+		j.cancel()
+	}
+	return true
+}
+
+// isAbandoned reports whether a shutdown or Close gave up on the job.
+func (j *Job) isAbandoned() bool {
+	return j.state.Load() == jobAbandoned
+}
+
+// sessions lists the server sessions to end so that a claimed job's lock
+// goes: the one holding the lock and, for a batch job, its Tx's.
+func (j *Job) sessions() []uint32 {
+	var pids []uint32
+	if j.pid != 0 {
+		pids = append(pids, j.pid)
+	}
+	if pid := j.txPid.Load(); pid != 0 {
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// closeSocket closes the network connection under a claimed job's pinned
+// connection, from outside the job's goroutine (a net.Conn may be closed
+// concurrently with its use). An idle session then ends at once with its
+// lock, even when the server cannot be reached to terminate it; a session
+// busy in a statement notices at the statement's end. The job's goroutine
+// finds its connection broken, and Done discards it.
+func (j *Job) closeSocket() {
+	if j.locker == nil && j.conn != nil && j.pgxConn != nil {
+		_ = j.pgxConn.PgConn().Conn().Close()
+	}
+}
+
+// release unlocks the job and gives its connection back to the pool. It
+// discards the connection instead when the unlock is not confirmed or could
+// not run after the job's commit, and when the job was abandoned: its
+// session is being ended, and may still hold the lock or be in the middle
+// of the job's work.
+func (j *Job) release() {
+	if !j.state.CompareAndSwap(jobRunning, jobReleased) {
+		discardConn(j.conn)
+		return
+	}
+	j.pid = 0 // nothing may end this session once it is back in the pool
+	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	defer cancel()
+	keep := !j.broken
+	if keep && !j.unlocked {
+		var unlocked bool
+		err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked)
+		keep = err == nil && unlocked
+	}
+	putBack(j.conn, keep)
+}
+
+// releaseBatch is release for a batch job, before doneBatch gives its Tx's
+// connection (which holds no lock) back: that connection is discarded when
+// the job was abandoned, since its session is being ended, and when it is
+// not idle.
+func (j *Job) releaseBatch() {
+	if !j.state.CompareAndSwap(jobRunning, jobReleased) {
+		if j.conn != nil {
+			discardConn(j.conn)
+		}
+		return
+	}
+	j.pid = 0
+	j.txPid.Store(0)
+	if j.conn != nil && !isIdle(j.conn) {
+		discardConn(j.conn)
+	}
+}
+
+// putBack gives a pinned connection back to the pool when keep is set and
+// its session is idle, and discards it otherwise: a session inside a
+// transaction would hand that transaction to the connection's next user.
+func putBack(conn *sql.Conn, keep bool) {
+	if !keep || !isIdle(conn) {
+		discardConn(conn)
+		return
+	}
+	_ = conn.Close()
+}
+
+// isIdle reports whether conn's session is outside any transaction.
+func isIdle(conn *sql.Conn) bool {
+	pc, err := rawConn(conn)
+	return err == nil && pc.PgConn().TxStatus() == 'I'
+}
+
+// discardConn closes the driver connection under conn, so database/sql drops
+// it instead of pooling it: PostgreSQL then ends the session and with it every
+// lock the session held. conn is closed too.
+func discardConn(conn *sql.Conn) {
+	_ = conn.Raw(func(dc any) error {
+		if c, ok := dc.(*stdlib.Conn); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = c.Conn().Close(ctx)
+		}
+		return driver.ErrBadConn
+	})
+}
