@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+
+	"github.com/jackc/pgx/v4"
 )
 
 // Enqueue inserts j into que_jobs. See [Client.EnqueueContext].
@@ -80,11 +82,23 @@ func (c *Client) enqueue(ctx context.Context, q Queryer, j *Job) error {
 	if unique, err := c.enqueueUnique(ctx, q, j); unique {
 		return err
 	}
-	row := q.QueryRowContext(ctx, c.d.insertJob, c.d.insertArgs(j)...)
-	if err := row.Scan(&j.ID, &j.Priority, runAtScanner{&j.RunAt}); err != nil {
+	var err error
+	if db, ok := q.(*sql.DB); ok {
+		err = onPoolConn(ctx, db, func(pc *pgx.Conn) error {
+			return scanInserted(pc.QueryRow(context.Background(), c.d.insertJob, c.d.insertArgs(j)...), j)
+		})
+	} else {
+		err = scanInserted(q.QueryRowContext(ctx, c.d.insertJob, c.d.insertArgs(j)...), j)
+	}
+	if err != nil {
 		return fmt.Errorf("qg: enqueue %s job in queue %q: %w", j.Type, j.Queue, err)
 	}
 	return nil
+}
+
+// scanInserted reads what insertJob returns into j.
+func scanInserted(row rowScanner, j *Job) error {
+	return row.Scan(&j.ID, &j.Priority, runAtScanner{&j.RunAt})
 }
 
 // validateJob checks a job before any SQL runs.
