@@ -36,7 +36,8 @@ type locker struct {
 	mu       sync.Mutex
 	finished []*Job        // jobs whose Done ran, to delete and unlock
 	poke     chan struct{} // signals finished or stopping (capacity 1)
-	pid      uint32        // the current session's server pid
+	pid      uint32        // the current session's server pid; 0 once given back
+	ending   bool          // escalate is ending the session of pid
 	running  map[*Job]bool // jobs handed to workers and not Done
 
 	// Owned by run's goroutine.

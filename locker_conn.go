@@ -40,12 +40,23 @@ func (l *locker) connect() error {
 	return nil
 }
 
-// disconnect gives the connection back; it holds no lock by then.
+// disconnect gives the connection back; it holds no lock by then. When
+// escalate has already picked its session to end, the connection is
+// discarded instead: once pooled, the termination would hit whoever uses it
+// next.
 func (l *locker) disconnect() {
-	if l.conn != nil {
-		_ = l.conn.Close()
-		l.conn, l.pc = nil, nil
+	if l.conn == nil {
+		return
 	}
+	l.mu.Lock()
+	ending := l.ending
+	l.pid = 0
+	l.mu.Unlock()
+	if ending {
+		discardConn(l.conn)
+	}
+	_ = l.conn.Close()
+	l.conn, l.pc = nil, nil
 }
 
 // fail drops a session that had an error: closing it releases every lock
@@ -61,6 +72,9 @@ func (l *locker) fail(err error) {
 		discardConn(l.conn)
 		_ = l.conn.Close()
 		l.conn, l.pc = nil, nil
+		l.mu.Lock()
+		l.pid = 0
+		l.mu.Unlock()
 	}
 	for _, j := range l.held {
 		j.claim() // cancels it; a job already released needs nothing
@@ -202,7 +216,10 @@ func (l *locker) stop() {
 // every lock goes and the jobs run again elsewhere, unchanged.
 func (l *locker) escalate() {
 	l.mu.Lock()
-	pids := []uint32{l.pid}
+	var pids []uint32
+	if l.pid != 0 {
+		pids, l.ending = append(pids, l.pid), true
+	}
 	for j := range l.running {
 		if !j.claim() {
 			continue // released: its Tx's session may serve others now

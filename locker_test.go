@@ -228,3 +228,27 @@ func waitLock(t *testing.T, c *Client, q string) *Job {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLockerEscalateSparesPooledSession: once the locker has given its
+// connection back to the pool, a late escalate must not end that session,
+// which may now serve the application.
+func TestLockerEscalateSparesPooledSession(t *testing.T) {
+	_, q := setup(t)
+	db := openDB(t)
+	db.SetMaxOpenConns(1) // the locker's connection is the one the app gets next
+	c, err := NewClient2(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	l := newLocker(c, q, 4, 1, time.Second, nil)
+	if err := l.connect(); err != nil {
+		t.Fatal(err)
+	}
+	l.disconnect()
+	l.escalate()
+	var pid int
+	if err := db.QueryRow(`SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatalf("the pooled session was ended by a late escalate: %v", err)
+	}
+}
