@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -96,20 +97,8 @@ func TestUnconfirmedUnlockClosesConnection(t *testing.T) {
 // waitSessionGone waits until the server session pid has ended.
 func waitSessionGone(t *testing.T, pid uint32) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var alive bool
-		if err := testDB.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); err != nil {
-			t.Fatal(err)
-		}
-		if !alive {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session %d still alive: its connection went back to the pool", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForCount(t, fmt.Sprintf("session %d to end (its connection must not go back to the pool)", pid),
+		func(n int) bool { return n == 0 }, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, pid)
 }
 
 func TestFailedDeleteIsAJobError(t *testing.T) {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // singleConnClient returns a Client on a pool of one connection, so a
@@ -117,22 +117,9 @@ func TestAbandonedJobConnectionIsDiscarded(t *testing.T) {
 // waitJobUnlocked waits until no session holds job id's lock.
 func waitJobUnlocked(t *testing.T, id int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var n int
-		err := testDB.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1
-  AND (classid::bigint << 32) + objid::bigint = $1 AND granted`, id).Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d still locked", id)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForCount(t, fmt.Sprintf("job %d to be unlocked", id), func(n int) bool { return n == 0 },
+		`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1
+  AND (classid::bigint << 32) + objid::bigint = $1 AND granted`, id)
 }
 
 // When the server cannot be reached to end a job's session, escalation
@@ -171,20 +158,8 @@ func TestEscalateClosesConnectionWhenTerminateFails(t *testing.T) {
 // waitDead waits until job id is in queue dead.
 func waitDead(t *testing.T, id int64, dead string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var n int
-		if err := testDB.QueryRow(`SELECT count(*) FROM que_jobs WHERE job_id = $1 AND queue = $2`, id, dead).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d not in %q", id, dead)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForCount(t, fmt.Sprintf("job %d in %q", id, dead), func(n int) bool { return n == 1 },
+		`SELECT count(*) FROM que_jobs WHERE job_id = $1 AND queue = $2`, id, dead)
 }
 
 // A shutdown logs the running job's attributes while the job's goroutine

@@ -210,3 +210,23 @@ func testServerURL(t *testing.T, name string) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// waitForCount polls query, which returns one count, until done accepts the
+// count, and fails the test after 10 seconds, naming what it waited for.
+func waitForCount(t *testing.T, what string, done func(n int) bool, query string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := testDB.QueryRow(query, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if done(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10s for %s: count is %d", what, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"net/url"
 	"testing"
-	"time"
 )
 
 // TestRecheckAfterRealRace plays the race the existence re-check exists for,
@@ -127,20 +126,6 @@ func gatedDB(t *testing.T) *sql.DB {
 // waitForGateWaiter waits until a session waits on the gate's lock.
 func waitForGateWaiter(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var n int
-		err := testDB.QueryRow(`SELECT count(*) FROM pg_locks
-WHERE locktype = 'advisory' AND NOT granted AND classid = 29029 AND objid = 1 AND objsubid = 2`).Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("LockJob never reached the gate")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitForCount(t, "a walk waiting at the gate", func(n int) bool { return n > 0 }, `SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND NOT granted AND classid = 29029 AND objid = 1 AND objsubid = 2`)
 }

@@ -65,20 +65,7 @@ func TestEnqueueContextAlreadyDone(t *testing.T) {
 // waitNoInsertWaiting waits until no session waits to insert a job.
 func waitNoInsertWaiting(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var n int
-		err := testDB.QueryRow(`SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND query LIKE '/* qg:insert_job */%' AND state = 'active'`).Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions still wait to insert", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForCount(t, "no session waiting to insert", func(n int) bool { return n == 0 },
+		`SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND query LIKE '/* qg:insert_job */%' AND state = 'active'`)
 }
