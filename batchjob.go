@@ -72,7 +72,7 @@ func (j *Job) commitBatch() error {
 	ctx, cancel := context.WithTimeout(j.client.ctx, finishTimeout)
 	defer cancel()
 	if !j.deleted && !j.errored {
-		tag, err := j.pgxConn.Exec(ctx, j.d.deleteJob, j.d.keyArgs(j)...)
+		tag, err := j.pgxConn.Exec(ctx, j.d.deleteHeldJob, append(j.d.keyArgs(j), int64(j.pid))...)
 		if err == nil && tag.RowsAffected() != 1 {
 			err = errVanished
 		}
@@ -132,6 +132,9 @@ func (j *Job) freshBatchConn(err error) bool {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	// Discarded, never pooled: the failure may have left the session alive
+	// inside a transaction, and escalate may have read its pid.
+	discardConn(j.conn)
 	_ = j.conn.Close()
 	j.conn, j.pgxConn, j.tx = nil, nil, nil
 	j.txPid.Store(0)

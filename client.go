@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v4"
@@ -32,10 +33,13 @@ type Client struct {
 
 	wakeups wakeups // wakes idle workers of a queue
 
-	mu         sync.Mutex
-	closed     bool
-	locked     map[*Job]struct{} // jobs locked and not yet Done
-	connConfig *pgx.ConnConfig   // how to reach the server outside the pool
+	mu     sync.Mutex
+	closed bool
+	locked map[*Job]struct{} // jobs locked and not yet Done
+	// walkApart is set once a Worker's session was found not to run its
+	// transactions at READ COMMITTED (see walkInTx).
+	walkApart  atomic.Bool
+	connConfig *pgx.ConnConfig // how to reach the server outside the pool
 }
 
 // NewClient returns a Client on pool, or nil when pool cannot be used (see

@@ -82,13 +82,16 @@ func (c *Client) enqueue(ctx context.Context, q Queryer, j *Job) error {
 	if unique, err := c.enqueueUnique(ctx, q, j); unique {
 		return err
 	}
+	args := c.d.insertArgs(j)
 	var err error
 	if db, ok := q.(*sql.DB); ok {
 		err = onPoolConn(ctx, db, func(pc *pgx.Conn) error {
-			return scanInserted(pc.QueryRow(context.Background(), c.d.insertJob, c.d.insertArgs(j)...), j)
+			return scanInserted(pc.QueryRow(context.Background(), c.d.insertJob, args...), j)
+		}, func(conn *sql.Conn) error {
+			return scanInserted(conn.QueryRowContext(ctx, c.d.insertJob, args...), j)
 		})
 	} else {
-		err = scanInserted(q.QueryRowContext(ctx, c.d.insertJob, c.d.insertArgs(j)...), j)
+		err = scanInserted(q.QueryRowContext(ctx, c.d.insertJob, args...), j)
 	}
 	if err != nil {
 		return fmt.Errorf("qg: enqueue %s job in queue %q: %w", j.Type, j.Queue, err)

@@ -180,8 +180,18 @@ func (j *Job) Delete() error {
 	}
 	ctx, cancel := j.finishContext()
 	defer cancel()
-	if err := j.exec(ctx, j.d.deleteJob, j.d.keyArgs(j)...); err != nil {
+	query, args := j.d.deleteJob, j.d.keyArgs(j)
+	if j.locker != nil {
+		query, args = j.d.deleteHeldJob, append(args, int64(j.pid))
+	}
+	n, err := j.exec(ctx, query, args...)
+	if err != nil {
 		return fmt.Errorf("qg: delete job %d: %w", j.ID, err)
+	}
+	if n == 0 && (j.tx != nil || j.locker != nil) {
+		// Someone else deleted it, or its lock was lost: the work done in
+		// its transaction must not commit as this job's.
+		return fmt.Errorf("qg: delete job %d: %w", j.ID, errVanished)
 	}
 	j.deleted = true
 	return nil
@@ -271,22 +281,27 @@ func (j *Job) finishContext() (context.Context, context.CancelFunc) {
 
 // exec runs a statement in the job's transaction, on its pinned connection,
 // or on an injected pgx connection, in that order of preference.
-func (j *Job) exec(ctx context.Context, query string, args ...any) error {
+func (j *Job) exec(ctx context.Context, query string, args ...any) (int64, error) {
 	switch {
 	case j.tx != nil:
-		_, err := j.tx.ExecContext(ctx, query, args...)
-		return err
+		return rowsAffected(j.tx.ExecContext(ctx, query, args...))
 	case j.conn != nil:
-		_, err := j.conn.ExecContext(ctx, query, args...)
-		return err
+		return rowsAffected(j.conn.ExecContext(ctx, query, args...))
 	case j.pgxConn != nil:
-		_, err := j.pgxConn.Exec(ctx, query, args...)
-		return err
+		tag, err := j.pgxConn.Exec(ctx, query, args...)
+		return tag.RowsAffected(), err
 	case j.locker != nil:
-		_, err := j.client.pool.ExecContext(ctx, query, args...)
-		return err
+		return rowsAffected(j.client.pool.ExecContext(ctx, query, args...))
 	}
-	return errors.New("job has no connection (it was not locked by LockJob)")
+	return 0, errors.New("job has no connection (it was not locked by LockJob)")
+}
+
+// rowsAffected is the count of rows a statement changed.
+func rowsAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // isNoRows reports whether err says a statement found no row, from either

@@ -69,7 +69,8 @@ func (j *Job) buryOnce(args []any) error {
 	if j.locker != nil {
 		return j.buryHeld(ctx, args)
 	}
-	return j.exec(ctx, j.d.buryJob, args...)
+	_, err := j.exec(ctx, j.d.buryJob, args...)
+	return err
 }
 
 // execIfFree runs a statement on job j from a pool connection, inside a

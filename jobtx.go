@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v4"
 )
@@ -15,23 +16,75 @@ import (
 // comes back with its transaction open; when the walk locked nothing or the
 // job is gone, the transaction is rolled back (the lock, a session lock,
 // stays until unlocked).
+//
+// A transaction that is not READ COMMITTED reads the walk's snapshot all
+// along, so the re-check would prove nothing: the job is re-checked in a new
+// transaction instead, and the Client's later attempts use walkThenBegin.
 func (j *Job) walkInTx(ctx context.Context, queue string) (found, exists bool, err error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(j.d.lockJobInTx, queue, j.client.heldIDs())
 	b.Queue(j.d.lockedJobExists)
-	found, exists, err = j.readWalkInTx(j.pgxConn.SendBatch(ctx, b))
+	found, exists, fresh, err := j.readWalkInTx(j.pgxConn.SendBatch(ctx, b))
 	if err != nil {
 		return false, false, fmt.Errorf("lock job in a transaction: %w", err)
 	}
-	if !found || !exists {
+	if !fresh {
+		j.client.walkApart.Store(true)
+	}
+	if !found || !exists || !fresh {
 		if _, err := j.pgxConn.Exec(ctx, rollbackNoJob); err != nil {
 			return false, false, fmt.Errorf("lock job in a transaction: rollback: %w", err)
 		}
-		return found, exists, nil
+	}
+	if found && !fresh {
+		exists, err = j.beginIfExists(ctx)
+		return true, exists, err
+	}
+	if found && exists {
+		j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn}
+	}
+	return found, exists, nil
+}
+
+// walkThenBegin is walkInTx in two round trips, for sessions whose
+// transactions are not READ COMMITTED: the walk, in a transaction of its
+// own, then BEGIN with the re-check, whose snapshot, the new transaction's
+// first, is newer than the walk's at any isolation level.
+func (j *Job) walkThenBegin(ctx context.Context, queue string) (found, exists bool, err error) {
+	found, err = j.walk(ctx, queue)
+	if err != nil || !found {
+		return false, false, err
+	}
+	exists, err = j.beginIfExists(ctx)
+	return true, exists, err
+}
+
+// beginIfExists begins the transaction of a freshly locked job and re-checks
+// the job as its first statement, in one round trip. When the job is gone
+// the transaction is rolled back.
+func (j *Job) beginIfExists(ctx context.Context) (bool, error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(j.d.jobExists, j.d.keyArgs(j)...)
+	br := j.pgxConn.SendBatch(ctx, b)
+	var exists bool
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&exists)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, fmt.Errorf("begin job %d: %w", j.ID, err)
+	}
+	if !exists {
+		_, err := j.pgxConn.Exec(ctx, "ROLLBACK")
+		return false, err
 	}
 	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn}
-	return true, true, nil
+	return true, nil
 }
 
 // rollbackNoJob ends the transaction walkInTx began when it yields no job.
@@ -39,25 +92,26 @@ func (j *Job) walkInTx(ctx context.Context, queue string) (found, exists bool, e
 // of an idle worker's connection after a poll of an empty queue.
 const rollbackNoJob = "/* qg:lock_job_no_job */ ROLLBACK"
 
-// readWalkInTx reads the results of walkInTx's pipeline into j.
-func (j *Job) readWalkInTx(br pgx.BatchResults) (found, exists bool, err error) {
+// readWalkInTx reads the results of walkInTx's pipeline into j. fresh
+// reports whether the transaction is READ COMMITTED.
+func (j *Job) readWalkInTx(br pgx.BatchResults) (found, exists, fresh bool, err error) {
 	defer func() {
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}
 	}()
 	if _, err := br.Exec(); err != nil {
-		return false, false, err
+		return false, false, false, err
 	}
 	err = j.d.scanJob(withKeptKey{br.QueryRow()}, j)
 	found = err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return false, false, err
+		return false, false, false, err
 	}
-	if err := br.QueryRow().Scan(&exists); err != nil {
-		return false, false, err
+	if err := br.QueryRow().Scan(&exists, &fresh); err != nil {
+		return false, false, false, err
 	}
-	return found, found && exists, nil
+	return found, found && exists, fresh, nil
 }
 
 // withKeptKey scans a row of lockJobInTx, whose last column (the key it
@@ -162,7 +216,7 @@ func (j *Job) commit() error {
 func (j *Job) finishBatch() *pgx.Batch {
 	b := &pgx.Batch{}
 	if !j.deleted && !j.errored {
-		b.Queue(j.d.deleteJob, j.d.keyArgs(j)...)
+		b.Queue(j.d.deleteLockedJob, j.d.keyArgs(j)...)
 	} else {
 		b.Queue("SELECT 1")
 	}
@@ -188,6 +242,9 @@ func runFinish(br pgx.BatchResults) (unlocked bool, err error) {
 // readFinish reads the delete (or guard), the COMMIT, and the unlock.
 func readFinish(br pgx.BatchResults) (committed, unlocked bool, err error) {
 	if _, err := br.Exec(); err != nil {
+		if strings.Contains(err.Error(), vanishedMarker) {
+			err = fmt.Errorf("%w: %v", errVanished, err)
+		}
 		return false, false, err
 	}
 	tag, err := br.Exec()

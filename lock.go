@@ -37,6 +37,9 @@ func (c *Client) LockJobContext(ctx context.Context, queue string) (*Job, error)
 // lockForWork locks a job for a Worker, with the job's transaction open:
 // see [Job.walkInTx].
 func (c *Client) lockForWork(ctx context.Context, queue string) (*Job, error) {
+	if c.walkApart.Load() {
+		return c.lockJob(ctx, queue, (*Job).walkThenBegin)
+	}
 	return c.lockJob(ctx, queue, (*Job).walkInTx)
 }
 
@@ -103,15 +106,22 @@ func (c *Client) lockOn(ctx context.Context, conn *sql.Conn, queue string, attem
 // walkThenCheck is LockJob's attempt: the walk, then the re-check, in two
 // round trips and outside any transaction.
 func (j *Job) walkThenCheck(ctx context.Context, queue string) (found, exists bool, err error) {
-	err = j.d.scanJob(j.conn.QueryRowContext(ctx, j.d.lockJob, queue, j.client.heldIDs()), j)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, false, nil
-	}
-	if err != nil {
+	found, err = j.walk(ctx, queue)
+	if err != nil || !found {
 		return false, false, err
 	}
 	err = j.conn.QueryRowContext(ctx, j.d.jobExists, j.d.keyArgs(j)...).Scan(&exists)
 	return true, exists, err
+}
+
+// walk runs lockJob, outside any transaction, and fills j with the job it
+// locked; found is false when it locked none.
+func (j *Job) walk(ctx context.Context, queue string) (found bool, err error) {
+	err = j.d.scanJob(j.conn.QueryRowContext(ctx, j.d.lockJob, queue, j.client.heldIDs()), j)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // unlockVanished gives back the lock of a job that was gone once locked.

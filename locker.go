@@ -37,7 +37,6 @@ type locker struct {
 	finished []*Job        // jobs whose Done ran, to delete and unlock
 	poke     chan struct{} // signals finished or stopping (capacity 1)
 	pid      uint32        // the current session's server pid; 0 once given back
-	ending   bool          // escalate is ending the session of pid
 	running  map[*Job]bool // jobs handed to workers and not Done
 
 	// Owned by run's goroutine.

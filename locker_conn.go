@@ -40,21 +40,19 @@ func (l *locker) connect() error {
 	return nil
 }
 
-// disconnect gives the connection back; it holds no lock by then. When
-// escalate has already picked its session to end, the connection is
-// discarded instead: once pooled, the termination would hit whoever uses it
-// next.
+// disconnect ends the locker's session when the locker stops; it holds no
+// lock by then. The connection is discarded, never pooled: escalate or
+// Client.Close may have picked its pid to terminate, and once pooled the
+// termination would hit whoever used it next. A locker connects once per
+// pool run, so the new connection this costs later is nothing.
 func (l *locker) disconnect() {
 	if l.conn == nil {
 		return
 	}
 	l.mu.Lock()
-	ending := l.ending
 	l.pid = 0
 	l.mu.Unlock()
-	if ending {
-		discardConn(l.conn)
-	}
+	discardConn(l.conn)
 	_ = l.conn.Close()
 	l.conn, l.pc = nil, nil
 }
@@ -218,7 +216,7 @@ func (l *locker) escalate() {
 	l.mu.Lock()
 	var pids []uint32
 	if l.pid != 0 {
-		pids, l.ending = append(pids, l.pid), true
+		pids = append(pids, l.pid)
 	}
 	for j := range l.running {
 		if !j.claim() {

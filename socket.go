@@ -40,19 +40,19 @@ func onSocket(ctx context.Context, pc *pgx.Conn, f func() error) error {
 	return nil
 }
 
-// onPoolConn runs f with the pgx connection under one of db's connections,
-// bounded by ctx as [onSocket] says.
-func onPoolConn(ctx context.Context, db *sql.DB, f func(pc *pgx.Conn) error) error {
+// onPoolConn runs onPgx with the pgx connection under one of db's
+// connections, bounded by ctx as [onSocket] says. A connection of another
+// driver, or one wrapped by instrumentation, has no pgx connection to reach:
+// onSQL then runs on it with database/sql's own handling of ctx.
+func onPoolConn(ctx context.Context, db *sql.DB, onPgx func(pc *pgx.Conn) error, onSQL func(conn *sql.Conn) error) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		pc, err := pgxConnOf(dc)
-		if err != nil {
-			return err
-		}
-		return onSocket(ctx, pc, func() error { return f(pc) })
-	})
+	pc, err := rawConn(conn)
+	if err != nil {
+		return onSQL(conn)
+	}
+	return onSocket(ctx, pc, func() error { return onPgx(pc) })
 }

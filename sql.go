@@ -22,6 +22,10 @@ type dialect struct {
 	jobExists       string // is the locked job still there (a fresh snapshot)
 	unlockJob       string // release a job's session lock
 	deleteJob       string // finish a job by removing it
+	// deleteLockedJob removes the job of a Worker's commit pipeline, and
+	// fails when it is not there.
+	deleteLockedJob string
+	deleteHeldJob   string // remove a batch job while the locker holds it
 	failJob         string // record a failure and move run_at by a delay in seconds
 	buryJob         string // give a job up: move it to a dead-letter queue
 	insertJob       string // enqueue one job
@@ -121,11 +125,16 @@ WHERE locked
 LIMIT 1`,
 
 	// Is the job whose key lockJobInTx kept still there? False when the walk
-	// locked nothing (the setting is then unset, or empty).
+	// locked nothing (the setting is then unset, or empty). The second column
+	// says whether the answer can be trusted: only at READ COMMITTED does
+	// this statement take a snapshot newer than the walk's; at REPEATABLE
+	// READ or SERIALIZABLE (a default_transaction_isolation of the database,
+	// the role or the connection) it sees the walk's.
 	lockedJobExists: `/* qg:locked_job_exists */ SELECT EXISTS (SELECT 1 FROM que_jobs,
   (SELECT nullif(current_setting('qg.locked_job', true), '')::json AS k) AS locked
 WHERE queue = k->>0 AND priority = (k->>1)::smallint
-  AND run_at = (k->>2)::timestamptz AND job_id = (k->>3)::bigint)`,
+  AND run_at = (k->>2)::timestamptz AND job_id = (k->>3)::bigint),
+  current_setting('transaction_isolation') = 'read committed'`,
 
 	// The batch walk goes on past locked rows until $2 are locked, and
 	// skips the jobs this session already holds ($3): a session's advisory
@@ -176,6 +185,25 @@ WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4)`,
 
 	deleteJob: `/* qg:delete_job */ DELETE FROM que_jobs
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4`,
+
+	// The delete of a Worker's commit pipeline, which COMMIT follows
+	// unconditionally: when the job is not there (someone deleted it while
+	// it ran) the statement fails, the transaction aborts, and the job's
+	// work rolls back with it. The cast of a non-constant text fails only
+	// then, at run time.
+	deleteLockedJob: `/* qg:delete_locked_job */ WITH deleted AS (
+  DELETE FROM que_jobs
+  WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4
+  RETURNING 1)
+SELECT CASE count(*) WHEN 1 THEN 1
+  ELSE ('` + vanishedMarker + `, rows deleted: ' || count(*))::int END
+FROM deleted`,
+
+	// The delete of a batch job, whose transaction runs on a session without
+	// the lock: it deletes only while the locker's session ($5) holds it.
+	deleteHeldJob: `/* qg:delete_held_job */ DELETE FROM que_jobs
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + heldBy5 + `
+`,
 
 	failJob: `/* qg:fail_job */ UPDATE que_jobs
 SET error_count = error_count + 1,
@@ -292,12 +320,22 @@ const heldBySession = `
     WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = $7::int
       AND (classid::bigint << 32) + objid::bigint = $4)`
 
+// heldBy5 is heldBySession with the pid in $5.
+const heldBy5 = `
+  AND EXISTS (SELECT 1 FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = $5::int
+      AND (classid::bigint << 32) + objid::bigint = $4)`
+
+// vanishedMarker starts the message of deleteLockedJob's failure, by which
+// qg knows it.
+const vanishedMarker = "qg: job vanished before its delete"
+
 // notifyChannel is the channel the notify trigger sends on.
 const notifyChannel = "qg_que_jobs"
 
 // statements lists every statement of the dialect, for PrepareStatements.
 func (d *dialect) statements() []string {
-	return []string{d.lockJob, d.lockJobInTx, d.lockedJobExists, d.jobExists, d.unlockJob, d.deleteJob,
+	return []string{d.lockJob, d.lockJobInTx, d.lockedJobExists, d.jobExists, d.unlockJob, d.deleteJob, d.deleteLockedJob, d.deleteHeldJob,
 		d.failJob, d.buryJob, d.failHeldJob, d.buryHeldJob, d.insertJob, d.insertJobs, d.stats,
 		d.lockJobs, d.jobsExist, d.deleteJobs, d.unlockJobs}
 }

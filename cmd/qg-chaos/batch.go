@@ -133,37 +133,46 @@ func (w *workload) noteServerStart(ctx context.Context) error {
 // the run ends the locker's session, which holds its lock (and those of the
 // process's other jobs), waits until the lock is gone, and works on with a
 // context qg can no longer cancel. It plays a library that loses a running
-// job's lock and lets the run go on; the supervisor has recorded nothing, so
-// the run is alive, and its effect, written without the lock, must fail the
-// checks. It returns the context the run goes on with.
-func (w *workload) endLocker(ctx context.Context, j *qg.Job, arg int, s session) (context.Context, error) {
+// job's lock and lets the run go on and commit: qg itself refuses to commit
+// the job's transaction once the locker no longer holds the lock, so the
+// faulted run writes its effect outside it (see work). The supervisor has
+// recorded nothing, so the run is alive, and its effect, written without
+// the lock, must fail the checks. It returns the context the run goes on
+// with, and whether the fault hit this run.
+func (w *workload) endLocker(ctx context.Context, j *qg.Job, arg int, s session) (context.Context, bool, error) {
 	if !w.batch || w.fault != faultUnlockEarly || !s.holdsLock || arg%faultEvery != 0 {
-		return ctx, nil
+		return ctx, false, nil
 	}
 	ctx = context.WithoutCancel(ctx)
 	if _, err := w.marks.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, s.pid); err != nil {
-		return ctx, fmt.Errorf("fault: end the locker's session %d: %w", s.pid, err)
+		return ctx, true, fmt.Errorf("fault: end the locker's session %d: %w", s.pid, err)
 	}
 	for deadline := time.Now().Add(claimPatience); ; {
 		var held bool
 		if err := w.marks.QueryRowContext(ctx, sqlLockHeldBy, j.ID, s.pid).Scan(&held); err != nil || !held {
-			return ctx, err
+			return ctx, true, err
 		}
 		if time.Now().After(deadline) {
-			return ctx, fmt.Errorf("fault: session %d still holds the lock of job %d", s.pid, j.ID)
+			return ctx, true, fmt.Errorf("fault: session %d still holds the lock of job %d", s.pid, j.ID)
 		}
 		sleepCtx(ctx, 5*time.Millisecond)
 	}
 }
 
-// writeEffect writes the job's effect in its transaction, noting whether the
-// run's lock session still holds the job's lock.
-func (w *workload) writeEffect(ctx context.Context, j *qg.Job, arg int, run string, s session) error {
+// execer is what writeEffect writes through: the job's transaction, or
+// for a faulted run a connection of its own.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// writeEffect writes the job's effect through tx (the job's transaction),
+// noting whether the run's lock session still holds the job's lock.
+func (w *workload) writeEffect(ctx context.Context, tx execer, j *qg.Job, arg int, run string, s session) error {
 	query, args := sqlEffect, []any{j.ID, arg, w.token, run}
 	if w.batch {
 		query, args = sqlEffectBatch, append(args, s.pid, s.start, s.pmStart)
 	}
-	if _, err := j.Tx().ExecContext(ctx, query, args...); err != nil {
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("write effect of job %d: %w", j.ID, err)
 	}
 	return nil

@@ -87,15 +87,20 @@ func (w *workload) work(j *qg.Job) error {
 	if err != nil {
 		return err
 	}
-	if ctx, err = w.endLocker(ctx, j, arg, s); err != nil {
+	ctx, faulted, err := w.endLocker(ctx, j, arg, s)
+	if err != nil {
 		return err
+	}
+	var tx execer = j.Tx()
+	if faulted {
+		tx = w.marks // committed whatever becomes of the job's transaction
 	}
 	defer w.unclaim(j.ID, run)
 	if err := w.claim(j.ID, run, s); err != nil {
 		return err
 	}
 	sleepCtx(ctx, pauseFor(arg))
-	if err := w.writeEffect(ctx, j, arg, run, s); err != nil {
+	if err := w.writeEffect(ctx, tx, j, arg, run, s); err != nil {
 		return err
 	}
 	return injectedFailure(j, arg)
