@@ -188,7 +188,7 @@ func (j *Job) Delete() error {
 	if err != nil {
 		return fmt.Errorf("qg: delete job %d: %w", j.ID, err)
 	}
-	if n == 0 && (j.tx != nil || j.locker != nil) {
+	if n == 0 && ((j.tx != nil && !j.injectedTx) || j.locker != nil) {
 		// Someone else deleted it, or its lock was lost: the work done in
 		// its transaction must not commit as this job's.
 		return fmt.Errorf("qg: delete job %d: %w", j.ID, errVanished)
