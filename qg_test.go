@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v4/stdlib"
-)
 
-// defaultTestURL is the server tests use when QG_TEST_DATABASE_URL is unset.
-const defaultTestURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	"github.com/qg-go/qg/internal/pgtest"
+)
 
 // testURL is the URL of the database created for this test run.
 var testURL string
@@ -30,19 +29,9 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	admin := os.Getenv("QG_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = defaultTestURL
-	}
-	name := fmt.Sprintf("qg_test_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	dbURL, drop, err := createTestDatabase(admin, name)
+	dbURL, drop, err := pgtest.CreateDatabase(pgtest.AdminURL(), pgtest.Name("qg_test"))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "qg tests need PostgreSQL: %v\n\n"+
-			"Set QG_TEST_DATABASE_URL to a server where the user may create databases\n"+
-			"(default %s), or start a local one:\n"+
-			"  make test            (starts a local or Docker PostgreSQL, then runs the tests)\n"+
-			"  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
-			"  docker compose up --wait\n", err, defaultTestURL)
+		fmt.Fprint(os.Stderr, pgtest.Unreachable(err, "make test            (starts a local or Docker PostgreSQL, then runs the tests)"))
 		return 1
 	}
 	defer drop()
@@ -60,45 +49,6 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// createTestDatabase creates database name on the server of adminURL and
-// returns its URL and a function that drops it.
-func createTestDatabase(adminURL, name string) (string, func(), error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	admin, err := sql.Open("pgx", adminURL)
-	if err != nil {
-		return "", nil, err
-	}
-	if err := admin.PingContext(ctx); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("cannot reach %s: %w", redact(adminURL), err)
-	}
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
-	}
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		admin.Close()
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	drop := func() {
-		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		admin.Close()
-	}
-	return u.String(), drop, nil
-}
-
-// redact hides a password in a URL for messages.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "the database URL"
-	}
-	return u.Redacted()
 }
 
 var queueUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_]+`)

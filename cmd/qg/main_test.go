@@ -11,16 +11,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	_ "github.com/jackc/pgx/v4/stdlib" // the "pgx" driver
 
 	"github.com/qg-go/qg"
+	"github.com/qg-go/qg/internal/pgtest"
 )
-
-// defaultTestURL is the server the tests use when QG_TEST_DATABASE_URL is
-// unset. They create a database of their own on it and drop it at the end.
-const defaultTestURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // unreachableURL names a port where no server listens.
 const unreachableURL = "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=5"
@@ -37,19 +33,9 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	admin := os.Getenv("QG_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = defaultTestURL
-	}
-	name := fmt.Sprintf("qg_cmd_test_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	dbURL, drop, err := createDatabase(admin, name)
+	dbURL, drop, err := pgtest.CreateDatabase(pgtest.AdminURL(), pgtest.Name("qg_cmd_test"))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: cmd/qg tests need PostgreSQL: %v\n\n"+
-			"Set QG_TEST_DATABASE_URL to a server where the user may create databases\n"+
-			"(default %s), or start a local one:\n"+
-			"  make db                (from the repository root: starts a local or Docker PostgreSQL)\n"+
-			"  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
-			"  docker compose up --wait\n", err, defaultTestURL)
+		fmt.Fprint(os.Stderr, pgtest.Unreachable(err, "make db                (from the repository root: starts a local or Docker PostgreSQL)"))
 		return 1
 	}
 	defer drop()
@@ -69,36 +55,6 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	return code
-}
-
-// createDatabase creates database name on the server of adminURL and
-// returns its URL and a function that drops it.
-func createDatabase(adminURL, name string) (string, func(), error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	admin, err := sql.Open("pgx", adminURL)
-	if err != nil {
-		return "", nil, err
-	}
-	if err := admin.PingContext(ctx); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("cannot reach the server of QG_TEST_DATABASE_URL: %w", err)
-	}
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
-	}
-	drop := func() {
-		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		admin.Close()
-	}
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		drop()
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	return u.String(), drop, nil
 }
 
 // advisoryLocks counts the advisory locks held in the test database.
