@@ -27,10 +27,43 @@ func testBatchFailureAfterLockLoss(t *testing.T, maxErrors int) {
 	j := enqueue(t, c, &Job{Queue: q, Type: "Fails"})
 	others := make(chan *Job, 1)
 	p := NewWorkerPool(appClient(t, "qg_lock_loss_test"), WorkMap{"Fails": func(j *Job) error {
-		others <- lockAfterLoss(c, q, j.ID)
+		others <- lockAfterLoss(q, j.ID, c.LockJobContext)
 		return errors.New("failed after the lock was lost")
 	}}, 1)
 	p.Queue, p.Interval, p.Batch, p.MaxErrors = q, time.Minute, 1, maxErrors
+	other := runForOther(t, p, others)
+	defer other.Done()
+	count, msg, delay, found := jobRow(t, j.ID)
+	if !found || countJobs(t, q) != 1 || count != 0 || msg != "" || delay > 0 {
+		t.Errorf("failure recorded without the lock: found %v in queue %v, error_count %d, last_error %q, run in %.0fs",
+			found, countJobs(t, q) == 1, count, msg, delay)
+	}
+}
+
+// lockAfterLoss ends the session holding job id's lock, then locks the job
+// of queue q with lock (a Client's LockJobContext or lockForWork) as soon
+// as it is free; nil when it could not.
+func lockAfterLoss(q string, id int64, lock func(context.Context, string) (*Job, error)) *Job {
+	_, err := testDB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint << 32) + objid::bigint = $1`, id)
+	if err != nil {
+		return nil
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		j, err := lock(context.Background(), q)
+		if err != nil || j != nil {
+			return j
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}
+
+// runForOther starts p, whose WorkFunc sends the job another client locked
+// after the locker lost it (lockAfterLoss) on others, waits for it and shuts
+// p down.
+func runForOther(t *testing.T, p *WorkerPool, others <-chan *Job) *Job {
+	t.Helper()
 	p.Start()
 	var other *Job
 	select {
@@ -42,30 +75,7 @@ func testBatchFailureAfterLockLoss(t *testing.T, maxErrors int) {
 	if other == nil {
 		t.Fatal("the other client could not lock the job after the locker's session ended")
 	}
-	defer other.Done()
-	count, msg, delay, found := jobRow(t, j.ID)
-	if !found || countJobs(t, q) != 1 || count != 0 || msg != "" || delay > 0 {
-		t.Errorf("failure recorded without the lock: found %v in queue %v, error_count %d, last_error %q, run in %.0fs",
-			found, countJobs(t, q) == 1, count, msg, delay)
-	}
-}
-
-// lockAfterLoss ends the session holding job id's lock, then locks the job
-// with c as soon as it is free; nil when it could not.
-func lockAfterLoss(c *Client, q string, id int64) *Job {
-	_, err := testDB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint << 32) + objid::bigint = $1`, id)
-	if err != nil {
-		return nil
-	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		j, err := c.LockJobContext(context.Background(), q)
-		if err != nil || j != nil {
-			return j
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return nil
+	return other
 }
 
 // A batch job's run ends the session of its own transaction and fails: the

@@ -134,30 +134,11 @@ func TestBatchTxCommitAfterLockLossCommitsOnce(t *testing.T) {
 			return err
 		}
 		// The locker's session ends; another worker locks the job.
-		_, _ = testDB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint << 32) + objid::bigint = $1`, bj.ID)
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			o, err := c.lockForWork(context.Background(), q)
-			if err != nil || o != nil {
-				others <- o
-				return nil
-			}
-		}
-		others <- nil
+		others <- lockAfterLoss(q, bj.ID, c.lockForWork)
 		return nil
 	}}, 1)
 	p.Queue, p.Interval, p.Batch = q, time.Minute, 1
-	p.Start()
-	var other *Job
-	select {
-	case other = <-others:
-	case <-time.After(time.Minute):
-		t.Fatal("the job did not run")
-	}
-	p.Shutdown()
-	if other == nil {
-		t.Fatal("the other worker could not lock the job")
-	}
+	other := runForOther(t, p, others)
 	defer other.Done()
 	if _, err := other.Tx().Exec(`INSERT INTO review_effects VALUES ($1, 'other')`, other.ID); err != nil {
 		t.Fatal(err)
