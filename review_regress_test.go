@@ -116,12 +116,10 @@ func mustExec(t *testing.T, conn *sql.Conn, q string, args ...any) {
 
 // A batch job's Tx runs on a pool connection that holds no lock. After the
 // server ended the locker's session, another worker locks the job and runs
-// it in its own transaction; the batch run, not yet cancelled (the locker
-// notices within a heartbeat, and commitBatch ignores the job's context
-// anyway), deletes the job in its Tx and commits. The other worker's delete
-// then matches no row, and its commit goes through all the same: both runs'
-// writes are committed, and the second run's writes committed without its
-// deletion.
+// it in its own transaction, while the batch run, not yet cancelled (the
+// locker notices within a heartbeat), goes on to delete the job in its Tx
+// and commit. Only one run's writes may commit, the lock holder's: the batch
+// run deletes only while its locker holds the lock, and fails otherwise.
 func TestBatchTxCommitAfterLockLossCommitsOnce(t *testing.T) {
 	c, q := setup(t)
 	if _, err := testDB.Exec(`CREATE TABLE IF NOT EXISTS review_effects (job_id bigint, run text)`); err != nil {

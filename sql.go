@@ -202,7 +202,7 @@ FROM deleted`,
 	// The delete of a batch job, whose transaction runs on a session without
 	// the lock: it deletes only while the locker's session ($5) holds it.
 	deleteHeldJob: `/* qg:delete_held_job */ DELETE FROM que_jobs
-WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + heldBy5 + `
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + heldBy("$5") + `
 `,
 
 	failJob: `/* qg:fail_job */ UPDATE que_jobs
@@ -220,12 +220,12 @@ WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4`,
 SET error_count = error_count + 1,
     run_at = now() + make_interval(secs => $5::double precision),
     last_error = $6::text
-WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + heldBySession + `
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + heldBy("$7") + `
 RETURNING error_count, run_at`,
 
 	buryHeldJob: `/* qg:bury_held_job */ UPDATE que_jobs
 SET queue = $5::text, error_count = error_count + 1, last_error = $6::text
-WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + heldBySession + `
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + heldBy("$7") + `
 RETURNING job_id`,
 
 	insertJob: `/* qg:insert_job */ INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
@@ -312,19 +312,16 @@ DROP FUNCTION IF EXISTS qg_notify_que_jobs();`,
 	},
 }
 
-// heldBySession ends the WHERE clause of a statement on job $4 that must
-// change it only while the session of pid $7 holds the job's advisory lock
-// (one bigint key: objsubid 1, its halves in classid and objid).
-const heldBySession = `
+// heldBy ends the WHERE clause of a statement on job $4 that must change
+// it only while the session whose pid is the parameter pid holds the job's
+// advisory lock (one bigint key: objsubid 1, its halves in classid and
+// objid).
+func heldBy(pid string) string {
+	return `
   AND EXISTS (SELECT 1 FROM pg_locks
-    WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = $7::int
+    WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = ` + pid + `::int
       AND (classid::bigint << 32) + objid::bigint = $4)`
-
-// heldBy5 is heldBySession with the pid in $5.
-const heldBy5 = `
-  AND EXISTS (SELECT 1 FROM pg_locks
-    WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = $5::int
-      AND (classid::bigint << 32) + objid::bigint = $4)`
+}
 
 // vanishedMarker starts the message of deleteLockedJob's failure, by which
 // qg knows it.
