@@ -19,7 +19,7 @@ import (
 
 // goldenDir holds what the real Ruby Que 0.14.3 wrote and did (see its
 // README.md). The rows there are facts: these tests check qg against them.
-const goldenDir = "../shared/testdata/ruby-que-0.14.3"
+const goldenDir = "testdata/ruby-que-0.14.3"
 
 // goldenEnqueued is a line of enqueued.jsonl: a row Que::Job.enqueue wrote.
 type goldenEnqueued struct {
@@ -72,7 +72,7 @@ func readGoldenLines[T any](t testing.TB, name string) []T {
 	t.Helper()
 	f, err := os.Open(filepath.Join(goldenDir, name))
 	if err != nil {
-		t.Fatalf("golden data of Ruby Que 0.14.3 missing (expected beside the repo in ../shared/testdata): %v", err)
+		t.Fatalf("golden data of Ruby Que 0.14.3 missing (expected in the repo's testdata/): %v", err)
 	}
 	defer f.Close()
 	var rows []T
