@@ -44,6 +44,12 @@ func splitArgs(args []byte) ([]json.RawMessage, error) {
 	if len(trimmed) == 0 {
 		return nil, nil
 	}
+	if trimmed[0] == '{' {
+		return nil, fmt.Errorf("%w: they are an object (%.40q): DecodeArgs reads Ruby Que's "+
+			"positional array; decode an object with json.Unmarshal(j.Args, &v), and enqueue "+
+			"jobs for Ruby as arrays (Args(v...)), since a Ruby worker gets an object as [key, value] pairs",
+			ErrArgsNotArray, trimmed)
+	}
 	if trimmed[0] != '[' {
 		return nil, fmt.Errorf("%w: %.40q", ErrArgsNotArray, trimmed)
 	}
@@ -65,4 +71,36 @@ func decodeNumber(raw json.RawMessage, dst any) error {
 		return fmt.Errorf("trailing data after JSON value")
 	}
 	return nil
+}
+
+// Args builds a job's args as Ruby Que writes them: a JSON array with one
+// element per value, in order, so a Ruby worker's run(*args) gets them as
+// its positional arguments and [Job.DecodeArgs] reads them back. Each value
+// is encoded with encoding/json (int64 and uint64 keep every digit); a
+// [json.RawMessage] is put in as is. No value gives []. It returns an error
+// wrapping [ErrInvalidArgs] for a value JSON cannot hold (a channel, NaN).
+//
+//	args, err := qg.Args(42, "sale", map[string]any{"coupon": "X1"}) // [42,"sale",{"coupon":"X1"}]
+func Args(values ...any) ([]byte, error) {
+	if values == nil {
+		values = []any{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<" stays "<", as Ruby's JSON writes it
+	if err := enc.Encode(values); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgs, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// MustArgs is [Args] for values known to encode (numbers, strings, maps and
+// slices of them): it panics where Args returns an error. It suits a Job
+// literal: &qg.Job{Type: "SendEmail", Args: qg.MustArgs(userID, "welcome")}.
+func MustArgs(values ...any) []byte {
+	args, err := Args(values...)
+	if err != nil {
+		panic(err)
+	}
+	return args
 }

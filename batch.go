@@ -8,7 +8,7 @@ import (
 )
 
 // EnqueueBatch inserts jobs into que_jobs in one statement and one round
-// trip. See [Client.EnqueueBatchInTxContext].
+// trip. See [Client.EnqueueBatchInTx] for the rules.
 func (c *Client) EnqueueBatch(ctx context.Context, jobs []*Job) error {
 	if c.isClosed() {
 		return ErrClientClosed
@@ -51,7 +51,7 @@ func (c *Client) enqueueBatch(ctx context.Context, q Queryer, jobs []*Job) error
 			if err == ErrMissingType {
 				return err
 			}
-			return fmt.Errorf("qg: enqueue batch: job %d: %w", i, err)
+			return wrap(fmt.Sprintf("qg: enqueue batch: job %d", i), err)
 		}
 	}
 	if unique, err := c.enqueueUniqueBatch(ctx, q, jobs); unique {

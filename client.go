@@ -42,8 +42,12 @@ type Client struct {
 	connConfig *pgx.ConnConfig // how to reach the server outside the pool
 }
 
-// NewClient returns a Client on pool, or nil when pool cannot be used (see
-// [NewClient2], which says why).
+// NewClient returns a Client on pool, or nil when pool cannot be used. It is
+// the reference library's form, kept for compatibility: it drops the reason.
+// Prefer [NewClient2], which returns an error saying what is wrong (no
+// que_jobs table, another Que schema version, another driver). A nil Client
+// makes [NewWorker], [NewWorkerPool] and [NewScheduler] panic at once with a
+// message pointing here, rather than crash later in a goroutine.
 func NewClient(pool *sql.DB) *Client {
 	c, err := NewClient2(pool)
 	if err != nil {
@@ -72,7 +76,7 @@ func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
 		return nil, fmt.Errorf("qg: new client: the *sql.DB must use the pgx stdlib driver, not %T", pool.Driver())
 	}
 	if err := checkTable(ctx, pool, que0); err != nil {
-		return nil, fmt.Errorf("qg: new client: %w", err)
+		return nil, wrap("qg: new client", err)
 	}
 	c := &Client{pool: pool, d: que0, locked: make(map[*Job]struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -200,5 +204,14 @@ func (c *Client) setServerConfig(config *pgx.ConnConfig) {
 	defer c.mu.Unlock()
 	if c.connConfig == nil {
 		c.connConfig = config
+	}
+}
+
+// mustClient panics, naming the constructor, when c is nil: a nil Client
+// would otherwise crash later, in a Worker's goroutine.
+func mustClient(c *Client, constructor string) {
+	if c == nil {
+		panic("qg: " + constructor + ": nil *Client (NewClient returns nil when the pool " +
+			"cannot be used; call NewClient2 and check its error)")
 	}
 }

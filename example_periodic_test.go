@@ -33,7 +33,7 @@ func ExampleScheduler() {
 			return &qg.Job{
 				Queue: "example_periodic",
 				Type:  "Heartbeat",
-				Args:  []byte(fmt.Sprintf("[%q]", tick.UTC().Format(time.RFC3339Nano))),
+				Args:  qg.MustArgs(tick.UTC().Format(time.RFC3339Nano)),
 			}
 		},
 	})

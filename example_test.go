@@ -29,7 +29,7 @@ func Example() {
 			Queue:    "example_basic",
 			Type:     "SendWelcome",
 			Priority: int16(i + 1), // lower runs first
-			Args:     []byte(fmt.Sprintf(`[%q]`, name)),
+			Args:     qg.MustArgs(name),
 		})
 		if err != nil {
 			panic(err)

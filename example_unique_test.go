@@ -85,7 +85,7 @@ func ExampleJob_uniqueFor() {
 		j := &qg.Job{
 			Queue:     "example_unique_for",
 			Type:      "Remind",
-			Args:      []byte(fmt.Sprintf(`[7, %q]`, text)),
+			Args:      qg.MustArgs(7, text),
 			UniqueKey: "Remind:user:7",
 			UniqueFor: 24 * time.Hour,
 		}

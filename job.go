@@ -76,8 +76,8 @@ type Job struct {
 	// serialization failure instead.
 	//
 	// Keys live in the table qg_unique, beside que_jobs; [Migrate] creates
-	// it and the triggers on que_jobs that free keys, so Ruby workers need
-	// no change. [PruneUnique] removes expired keys. Only qg's enqueues take
+	// it, and [EnableUniqueJobs] (opt-in, once) installs the triggers on
+	// que_jobs that free keys, so Ruby workers need no change. [PruneUnique] removes expired keys. Only qg's enqueues take
 	// keys: a job another producer (Ruby) inserts is never a duplicate and
 	// holds no key. A Client's Sync mode ignores uniqueness, and LockJob
 	// does not read these fields back.

@@ -66,7 +66,7 @@ func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt)
 		// session rather than pool a connection that could hold one.
 		discardConn(conn)
 		_ = conn.Close()
-		return nil, fmt.Errorf("qg: lock job in queue %q: %w", queue, err)
+		return nil, wrap(fmt.Sprintf("qg: lock job in queue %q", queue), err)
 	}
 	if j == nil {
 		putBack(conn, true)
@@ -74,7 +74,7 @@ func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt)
 	}
 	if err := c.track(j); err != nil {
 		j.Done()
-		return nil, fmt.Errorf("qg: lock job in queue %q: %w", queue, err)
+		return nil, wrap(fmt.Sprintf("qg: lock job in queue %q", queue), err)
 	}
 	return j, nil
 }

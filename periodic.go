@@ -123,7 +123,9 @@ type periodic struct {
 
 // NewScheduler returns a Scheduler that enqueues through c. Register its
 // PeriodicJobs, then call Run.
+// It panics when c is nil (see [NewClient]).
 func NewScheduler(c *Client) *Scheduler {
+	mustClient(c, "NewScheduler")
 	return &Scheduler{c: c}
 }
 

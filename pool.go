@@ -63,7 +63,9 @@ type WorkerPool struct {
 // WorkFuncs in wm. Each Worker holds one connection of c's *sql.DB while it
 // works a job, so the pool needs count connections (SetMaxOpenConns at least
 // count, plus what the rest of the program uses).
+// It panics when c is nil (see [NewClient]).
 func NewWorkerPool(c *Client, wm WorkMap, count int) *WorkerPool {
+	mustClient(c, "NewWorkerPool")
 	return &WorkerPool{
 		WorkMap:  wm,
 		Interval: intervalFromEnv(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 )
 
 // ErrAgain is returned by [Client.LockJob] when every job it locked turned out
@@ -61,3 +62,24 @@ var (
 	_ Conner  = (*sql.DB)(nil)
 	_ Queryer = (*sql.DB)(nil)
 )
+
+// wrapError is an error of qg that wraps another of qg's: its text gives
+// the inner error's message once without its own "qg: " prefix, so a chain
+// reads "qg: new client: table que_jobs does not exist", not "qg: new
+// client: qg: table ...".
+type wrapError struct {
+	prefix string // "qg: what failed"
+	err    error
+}
+
+func (e *wrapError) Error() string {
+	return e.prefix + ": " + strings.TrimPrefix(e.err.Error(), "qg: ")
+}
+
+func (e *wrapError) Unwrap() error { return e.err }
+
+// wrap returns err under prefix (which starts with "qg: "), as
+// fmt.Errorf(prefix+": %w", err) would, minus a doubled "qg: ".
+func wrap(prefix string, err error) error {
+	return &wrapError{prefix: prefix, err: err}
+}

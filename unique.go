@@ -203,7 +203,7 @@ func (c *Client) enqueueUniqueBatch(ctx context.Context, q Queryer, jobs []*Job)
 func (c *Client) enqueueEach(ctx context.Context, q Queryer, jobs []*Job) error {
 	for i, j := range jobs {
 		if err := c.enqueue(ctx, q, j); err != nil {
-			return fmt.Errorf("qg: enqueue batch: job %d: %w", i, err)
+			return wrap(fmt.Sprintf("qg: enqueue batch: job %d", i), err)
 		}
 	}
 	return nil

@@ -46,7 +46,9 @@ type Worker struct {
 }
 
 // NewWorker returns a Worker that works jobs of c with the WorkFuncs in m.
+// It panics when c is nil (see [NewClient]).
 func NewWorker(c *Client, m WorkMap) *Worker {
+	mustClient(c, "NewWorker")
 	return &Worker{
 		Interval: intervalFromEnv(),
 		Queue:    queueFromEnv(),

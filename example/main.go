@@ -241,7 +241,7 @@ func recordEffect(j *qg.Job, userID any, detail string) error {
 // enqueueEmails enqueues the SendEmail jobs one by one with Enqueue.
 func enqueueEmails(ctx context.Context, c *qg.Client) error {
 	for i := range emails {
-		args, err := json.Marshal([]any{firstUserID + int64(i), fmt.Sprintf("Welcome #%d", i+1)})
+		args, err := qg.Args(firstUserID+int64(i), fmt.Sprintf("Welcome #%d", i+1))
 		if err != nil {
 			return err
 		}

@@ -66,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	switch name {
 	case "help", "-h", "-help", "--help":
 		return runHelp(e, rest)
+	case "version", "-version", "--version":
+		return runVersion(e)
 	}
 	cmd := findCommand(name)
 	if cmd == nil {

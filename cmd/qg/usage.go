@@ -45,6 +45,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s  %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "  %-8s  %s\n", "help", "show this help, or a command's: qg help <command>")
+	fmt.Fprintf(w, "  %-8s  %s\n", "version", "print qg's version (also --version)")
 	fmt.Fprint(w, usageFooter)
 	fmt.Fprint(w, exitCodesText)
 }
