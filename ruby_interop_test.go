@@ -70,9 +70,15 @@ type goldenFailed struct {
 // fails the test: the golden data is part of the contract.
 func readGoldenLines[T any](t testing.TB, name string) []T {
 	t.Helper()
-	f, err := os.Open(filepath.Join(goldenDir, name))
+	return readGoldenFile[T](t, goldenDir, name)
+}
+
+// readGoldenFile decodes every line of the golden file name in dir.
+func readGoldenFile[T any](t testing.TB, dir, name string) []T {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, name))
 	if err != nil {
-		t.Fatalf("golden data of Ruby Que 0.14.3 missing (expected in the repo's testdata/): %v", err)
+		t.Fatalf("golden data missing (expected in the repo's testdata/): %v", err)
 	}
 	defer f.Close()
 	var rows []T
