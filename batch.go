@@ -41,11 +41,16 @@ func (c *Client) EnqueueBatchInTx(ctx context.Context, jobs []*Job, tx *sql.Tx) 
 	return c.enqueueBatch(ctx, tx, jobs)
 }
 
-// enqueueBatch validates jobs and inserts them with q.
+// enqueueBatch inserts jobs with q, through the Client's EnqueueMiddleware.
 func (c *Client) enqueueBatch(ctx context.Context, q Queryer, jobs []*Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
+	return c.wrapEnqueue(ctx, jobs, func(ctx context.Context) error { return c.insertBatch(ctx, q, jobs) })
+}
+
+// insertBatch validates jobs and inserts them with q.
+func (c *Client) insertBatch(ctx context.Context, q Queryer, jobs []*Job) error {
 	for i, j := range jobs {
 		if err := validateJob(j); err != nil {
 			if err == ErrMissingType {

@@ -25,6 +25,12 @@ type Client struct {
 	// wrapping ErrUnknownType. Set it before the Client is used.
 	Sync WorkMap
 
+	// EnqueueMiddleware wraps every enqueue, the first outermost: a span
+	// per enqueue, trace context put into the jobs. See
+	// [EnqueueMiddleware]. Set it before the Client is used. Nil means
+	// none.
+	EnqueueMiddleware []EnqueueMiddleware
+
 	pool *sql.DB
 	d    *dialect
 

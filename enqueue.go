@@ -75,7 +75,13 @@ func (c *Client) EnqueueIn(ctx context.Context, j *Job, q Queryer) error {
 	return c.enqueue(ctx, q, j)
 }
 
+// enqueue inserts j with q, through the Client's EnqueueMiddleware.
 func (c *Client) enqueue(ctx context.Context, q Queryer, j *Job) error {
+	return c.wrapEnqueue(ctx, []*Job{j}, func(ctx context.Context) error { return c.insertOne(ctx, q, j) })
+}
+
+// insertOne validates j and inserts it with q.
+func (c *Client) insertOne(ctx context.Context, q Queryer, j *Job) error {
 	if err := validateJob(j); err != nil {
 		return err
 	}

@@ -28,6 +28,11 @@ type WorkerConfig struct {
 	// Hooks are called on a job's lifecycle events.
 	Hooks Hooks
 
+	// Middleware wraps the work of each job, the first outermost: tracing,
+	// metrics, a context value for the WorkFunc. See [Middleware]. Nil
+	// means none.
+	Middleware []Middleware
+
 	// Logger receives structured records of job failures, given-up jobs
 	// and worker errors (at Debug, each job worked). Nil means silent.
 	Logger *slog.Logger
@@ -54,13 +59,16 @@ type Hooks struct {
 	GivenUp func(JobEvent)
 }
 
-// JobEvent is what a hook is told.
+// JobEvent is what a hook is told, and what the work a [Middleware] wraps
+// returns.
 type JobEvent struct {
 	Job      *Job          // the job; do not keep it past the hook
+	Start    time.Time     // when the WorkFunc began (zero for Locked and UnknownType)
 	Duration time.Duration // how long the WorkFunc ran (zero for Locked)
 	Err      error         // the failure, for Failed, Panicked, UnknownType, GivenUp
 	Panic    any           // the value a WorkFunc panicked with
 	Stack    []byte        // the stack of that panic
+	Outcome  RunOutcome    // how the run ended (RunNone for Locked, Panicked, UnknownType)
 }
 
 // call runs hook when it is set.

@@ -25,28 +25,30 @@ func (e *PanicError) Error() string {
 }
 
 // work runs j's WorkFunc and finishes j: deleted with the work's writes on
-// success, its failure recorded otherwise.
-func (w *Worker) work(j *Job) {
+// success, its failure recorded otherwise. It returns the event that ended
+// the run.
+func (w *Worker) work(j *Job) JobEvent {
 	call(w.Hooks.Locked, JobEvent{Job: j})
 	wf, ok := w.m[j.Type]
 	if !ok {
 		err := fmt.Errorf("%w %q: no WorkFunc in the WorkMap", ErrUnknownType, j.Type)
 		call(w.Hooks.UnknownType, JobEvent{Job: j, Err: err})
-		w.fail(j, 0, err)
-		return
+		return w.fail(JobEvent{Job: j, Err: err})
 	}
 	start := time.Now()
 	err := w.run(wf, j)
-	d := time.Since(start)
+	e := JobEvent{Job: j, Start: start, Duration: time.Since(start), Err: err}
 	if err == nil {
-		w.log(slog.LevelDebug, "qg: job worked", append(jobAttrs(j), slog.Duration("duration", d))...)
-		call(w.Hooks.Worked, JobEvent{Job: j, Duration: d})
-		return
+		w.log(slog.LevelDebug, "qg: job worked", append(jobAttrs(j), slog.Duration("duration", e.Duration))...)
+		e.Outcome = RunWorked
+		call(w.Hooks.Worked, e)
+		return e
 	}
 	if j.isAbandoned() {
-		return // a shutdown released it: it runs again elsewhere, unchanged
+		e.Outcome = RunReleased
+		return e // a shutdown released it: it runs again elsewhere, unchanged
 	}
-	w.fail(j, d, err)
+	return w.fail(e)
 }
 
 // run calls wf in j's transaction (opened by lockForWork) under the job's
@@ -82,18 +84,20 @@ func callWorkFunc(wf WorkFunc, j *Job) (err error) {
 	return wf(j)
 }
 
-// fail records a failed run of j: a retry after the backoff (or the time a
-// control error chose), or the job given up.
-func (w *Worker) fail(j *Job, d time.Duration, err error) {
+// fail records the failed run e of its job: a retry after the backoff (or
+// the time a control error chose), or the job given up. It returns e with
+// its outcome.
+func (w *Worker) fail(e JobEvent) JobEvent {
+	j, d, err := e.Job, e.Duration, e.Err
 	j.rollback() // the failure is recorded outside the undone work
 	var p *PanicError
 	if errors.As(err, &p) {
-		call(w.Hooks.Panicked, JobEvent{Job: j, Duration: d, Err: err, Panic: p.Value, Stack: p.Stack})
+		e.Panic, e.Stack = p.Value, p.Stack
+		call(w.Hooks.Panicked, e)
 	}
 	msg := errorText(err)
 	if asGiveUp(err) || (w.MaxErrors > 0 && int(j.ErrorCount)+1 >= w.MaxErrors) {
-		w.giveUp(j, d, err, msg)
-		return
+		return w.giveUp(e, msg)
 	}
 	delay := w.backoff(int(j.ErrorCount) + 1)
 	if r, ok := asRetry(err); ok {
@@ -101,25 +105,33 @@ func (w *Worker) fail(j *Job, d time.Duration, err error) {
 	}
 	if rerr := j.recordFailure(delay, msg); rerr != nil {
 		if w.lockLost(j, err, rerr) {
-			return
+			e.Outcome = RunReleased
+			return e
 		}
 		w.log(slog.LevelError, "qg: record job failure", append(jobAttrs(j), slog.Any("error", rerr))...)
 	}
 	w.log(slog.LevelWarn, "qg: job failed", append(jobAttrs(j), slog.Duration("duration", d), slog.Any("error", err))...)
-	call(w.Hooks.Failed, JobEvent{Job: j, Duration: d, Err: err})
+	e.Outcome = RunFailed
+	call(w.Hooks.Failed, e)
+	return e
 }
 
-// giveUp moves j to its dead-letter queue with its last error.
-func (w *Worker) giveUp(j *Job, d time.Duration, err error, msg string) {
+// giveUp moves the job of the failed run e to its dead-letter queue with its
+// last error msg.
+func (w *Worker) giveUp(e JobEvent, msg string) JobEvent {
+	j, err := e.Job, e.Err
 	if rerr := j.bury(msg); rerr != nil {
 		if !w.lockLost(j, err, rerr) {
 			w.log(slog.LevelError, "qg: give up job", append(jobAttrs(j), slog.Any("error", rerr))...)
 		}
-		return
+		e.Outcome = RunReleased // nothing recorded: it runs again
+		return e
 	}
-	w.log(slog.LevelError, "qg: job given up", append(jobAttrs(j), slog.Duration("duration", d),
+	w.log(slog.LevelError, "qg: job given up", append(jobAttrs(j), slog.Duration("duration", e.Duration),
 		slog.String("dead_queue", j.Queue), slog.Any("error", err))...)
-	call(w.Hooks.GivenUp, JobEvent{Job: j, Duration: d, Err: err})
+	e.Outcome = RunGivenUp
+	call(w.Hooks.GivenUp, e)
+	return e
 }
 
 // lockLost reports whether recording the failure err of a batch job failed

@@ -202,7 +202,7 @@ func (c *Client) enqueueUniqueBatch(ctx context.Context, q Queryer, jobs []*Job)
 // enqueueEach enqueues jobs in order through q.
 func (c *Client) enqueueEach(ctx context.Context, q Queryer, jobs []*Job) error {
 	for i, j := range jobs {
-		if err := c.enqueue(ctx, q, j); err != nil {
+		if err := c.insertOne(ctx, q, j); err != nil {
 			return wrap(fmt.Sprintf("qg: enqueue batch: job %d", i), err)
 		}
 	}

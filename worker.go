@@ -129,7 +129,7 @@ func (w *Worker) WorkOne() (didWork bool) {
 	}
 	w.setCurrent(j)
 	defer w.setCurrent(nil)
-	w.work(j)
+	w.workJob(j)
 	return true
 }
 
@@ -206,7 +206,7 @@ func (w *Worker) workFrom(l *locker) {
 			continue
 		}
 		w.setCurrent(j)
-		w.work(j)
+		w.workJob(j)
 		w.setCurrent(nil)
 		j.Done()
 	}
