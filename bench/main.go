@@ -47,6 +47,9 @@ type config struct {
 	drainJobs         int           // W2
 	workers           int           // W2's headline concurrency
 	concurrency       []int         // W2's sweep
+	riverConcurrency  []int         // W2's sweep continued for River alone
+	txJobs            int           // W5
+	txConcurrency     []int         // W5's sweep
 	drainInterval     time.Duration // idle poll interval while draining
 	latencyJobs       int           // W3
 	latencySpacing    time.Duration // W3: time between two enqueues
@@ -58,6 +61,7 @@ type config struct {
 	pgbenchSeconds    int
 	timeout           time.Duration // bound of each measurement
 	synchronousCommit string        // set on every scratch database unless empty
+	workloads         []string      // the workloads to run, of workloadNames
 	json              bool
 	quick             bool
 }
@@ -83,7 +87,7 @@ func main() {
 // set take the small values of quickDefaults.
 func parseFlags(args []string) (config, error) {
 	var cfg config
-	var systems, concurrency string
+	var systems, concurrency, riverConcurrency, txConcurrency, workloads string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&cfg.databaseURL, "database-url", envOr("QG_BENCH_DATABASE_URL", defaultDatabaseURL),
 		"server URL (env QG_BENCH_DATABASE_URL); scratch databases are created on it")
@@ -95,6 +99,10 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.drainJobs, "drain-jobs", 20000, "W2: ready jobs to drain")
 	fs.IntVar(&cfg.workers, "workers", 4, "W2: workers of the headline drain")
 	fs.StringVar(&concurrency, "concurrency", "4,16,32", "W2: worker counts of the sweep, comma separated")
+	fs.StringVar(&riverConcurrency, "river-concurrency", "128,256,1000",
+		"W2: worker counts for River alone past -concurrency, to find its best (empty: none)")
+	fs.IntVar(&cfg.txJobs, "tx-jobs", 10000, "W5: jobs that each insert one row in their own transaction")
+	fs.StringVar(&txConcurrency, "tx-concurrency", "4,16,64", "W5: worker counts, comma separated")
 	fs.DurationVar(&cfg.drainInterval, "drain-interval", 10*time.Millisecond, "W2: idle poll interval of the workers")
 	fs.IntVar(&cfg.latencyJobs, "latency-jobs", 200, "W3: jobs enqueued one by one")
 	fs.DurationVar(&cfg.latencySpacing, "latency-spacing", 10*time.Millisecond, "W3: time between two enqueues")
@@ -108,6 +116,8 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "bound of each single measurement")
 	fs.StringVar(&cfg.synchronousCommit, "synchronous-commit", "",
 		"set synchronous_commit on the scratch databases (e.g. off, to see what commit flushes cost); empty: the server's")
+	fs.StringVar(&workloads, "workloads", strings.Join(workloadNames, ","),
+		"workloads to run, comma separated (limits: the pgbench limits of W2 and W5)")
 	fs.BoolVar(&cfg.json, "json", false, "print JSON instead of Markdown")
 	fs.BoolVar(&cfg.quick, "quick", false, "small smoke run (under a minute)")
 	if err := fs.Parse(args); err != nil {
@@ -119,6 +129,8 @@ func parseFlags(args []string) (config, error) {
 	// Re-read the strings quick may have changed.
 	systems = fs.Lookup("systems").Value.String()
 	concurrency = fs.Lookup("concurrency").Value.String()
+	riverConcurrency = fs.Lookup("river-concurrency").Value.String()
+	txConcurrency = fs.Lookup("tx-concurrency").Value.String()
 	var err error
 	if cfg.systems, err = parseSystems(systems); err != nil {
 		return cfg, err
@@ -126,18 +138,36 @@ func parseFlags(args []string) (config, error) {
 	if cfg.concurrency, err = parseInts(concurrency); err != nil {
 		return cfg, fmt.Errorf("-concurrency: %w", err)
 	}
+	if riverConcurrency != "" {
+		if cfg.riverConcurrency, err = parseInts(riverConcurrency); err != nil {
+			return cfg, fmt.Errorf("-river-concurrency: %w", err)
+		}
+	}
+	for _, w := range strings.Split(workloads, ",") {
+		w = strings.TrimSpace(w)
+		if !slices.Contains(workloadNames, w) {
+			return cfg, fmt.Errorf("-workloads: unknown workload %q (known: %s)", w, strings.Join(workloadNames, ", "))
+		}
+		cfg.workloads = append(cfg.workloads, w)
+	}
+	if cfg.txConcurrency, err = parseInts(txConcurrency); err != nil {
+		return cfg, fmt.Errorf("-tx-concurrency: %w", err)
+	}
 	return cfg, validate(cfg)
 }
 
 // quickDefaults are the values -quick gives the flags left unset.
 var quickDefaults = map[string]string{
-	"runs":            "1",
-	"n":               "500",
-	"batch-jobs":      "2000",
-	"drain-jobs":      "2000",
-	"concurrency":     "4,16",
-	"latency-jobs":    "30",
-	"pgbench-seconds": "2",
+	"runs":              "1",
+	"n":                 "500",
+	"batch-jobs":        "2000",
+	"drain-jobs":        "2000",
+	"concurrency":       "4,16",
+	"river-concurrency": "128",
+	"tx-jobs":           "2000",
+	"tx-concurrency":    "4,16",
+	"latency-jobs":      "30",
+	"pgbench-seconds":   "2",
 }
 
 // applyQuick sets quickDefaults on the flags the user did not set.
@@ -157,7 +187,7 @@ func validate(cfg config) error {
 		"-runs": cfg.runs, "-n": cfg.enqueueJobs, "-batch-jobs": cfg.batchJobs,
 		"-batch-size": cfg.batchSize, "-drain-jobs": cfg.drainJobs, "-workers": cfg.workers,
 		"-latency-jobs": cfg.latencyJobs, "-latency-workers": cfg.latencyWorkers,
-		"-pgbench-seconds": cfg.pgbenchSeconds,
+		"-pgbench-seconds": cfg.pgbenchSeconds, "-tx-jobs": cfg.txJobs,
 	}
 	for name, v := range positive {
 		if v <= 0 {
@@ -209,6 +239,9 @@ func parseSystems(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// selected reports whether workload w was selected.
+func (cfg config) selected(w string) bool { return slices.Contains(cfg.workloads, w) }
 
 // envOr is the environment variable key, or def when it is unset or empty.
 func envOr(key, def string) string {

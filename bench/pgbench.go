@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -13,15 +14,6 @@ import (
 	"strconv"
 	"strings"
 )
-
-// pgbenchScript is the ceiling of W1: the single-row insert qg's Enqueue
-// sends, with the values qg would bind, in a script pgbench runs as fast as
-// one client can over the extended protocol with prepared statements (as pgx
-// does with its statement cache).
-const pgbenchScript = `INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
-VALUES ('', 100, now(), 'BenchJob', '[1]')
-RETURNING job_id, priority, run_at;
-`
 
 // findPgbench is path when set, else pgbench from PATH, else the newest
 // /usr/lib/postgresql/*/bin/pgbench.
@@ -50,31 +42,68 @@ func pgMajor(path string) int {
 // "tps = 5123.45 (without initial connection time)".
 var tpsLine = regexp.MustCompile(`(?m)^tps = ([0-9.]+) \(without initial connection time\)`)
 
-// runPgbench runs pgbenchScript with one client for seconds on dbURL and
-// returns the transactions (inserts) per second.
-func runPgbench(ctx context.Context, bin, dbURL string, seconds int) (float64, error) {
+// processedLine matches pgbench's count of transactions, e.g.
+// "number of transactions actually processed: 9000/9000".
+var processedLine = regexp.MustCompile(`(?m)^number of transactions actually processed: ([0-9]+)`)
+
+// pgbenchRun is one pgbench invocation: script run over the extended
+// protocol with prepared statements (as pgx does with its statement
+// cache), by clients clients, for seconds or, when transactions is
+// positive, that many transactions per client.
+type pgbenchRun struct {
+	script       string
+	clients      int
+	seconds      int
+	transactions int
+	defines      map[string]string // -D name=value
+}
+
+// pgbenchOutcome is what a pgbench run printed: transactions per second
+// (without connection time) and how many it processed.
+type pgbenchOutcome struct {
+	tps       float64
+	processed int
+}
+
+// runPgbench runs r on dbURL.
+func runPgbench(ctx context.Context, bin, dbURL string, r pgbenchRun) (pgbenchOutcome, error) {
 	script, err := os.CreateTemp("", "qg-bench-*.sql")
 	if err != nil {
-		return 0, fmt.Errorf("pgbench: script: %w", err)
+		return pgbenchOutcome{}, fmt.Errorf("pgbench: script: %w", err)
 	}
 	defer os.Remove(script.Name())
-	if _, err := script.WriteString(pgbenchScript); err != nil {
-		return 0, fmt.Errorf("pgbench: script: %w", err)
+	if _, err := script.WriteString(r.script); err != nil {
+		return pgbenchOutcome{}, fmt.Errorf("pgbench: script: %w", err)
 	}
 	if err := script.Close(); err != nil {
-		return 0, fmt.Errorf("pgbench: script: %w", err)
+		return pgbenchOutcome{}, fmt.Errorf("pgbench: script: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, bin, "-n", "-M", "prepared", "-c", "1", "-j", "1",
-		"-T", strconv.Itoa(seconds), "-f", script.Name(), dbURL)
-	out, err := cmd.CombinedOutput()
+	args := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(r.clients), "-j", strconv.Itoa(min(r.clients, 2))}
+	if r.transactions > 0 {
+		args = append(args, "-t", strconv.Itoa(r.transactions))
+	} else {
+		args = append(args, "-T", strconv.Itoa(r.seconds))
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.defines)) {
+		args = append(args, "-D", name+"="+r.defines[name])
+	}
+	args = append(args, "-f", script.Name(), dbURL)
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("pgbench: %w: %s", err, strings.TrimSpace(string(out)))
+		return pgbenchOutcome{}, fmt.Errorf("pgbench: %w: %s", err, strings.TrimSpace(string(out)))
 	}
-	m := tpsLine.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("pgbench: no tps line in its output: %s", out)
+	m, n := tpsLine.FindSubmatch(out), processedLine.FindSubmatch(out)
+	if m == nil || n == nil {
+		return pgbenchOutcome{}, fmt.Errorf("pgbench: no tps or processed line in its output: %s", out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	var o pgbenchOutcome
+	if o.tps, err = strconv.ParseFloat(string(m[1]), 64); err != nil {
+		return pgbenchOutcome{}, fmt.Errorf("pgbench: tps: %w", err)
+	}
+	if o.processed, err = strconv.Atoi(string(n[1])); err != nil {
+		return pgbenchOutcome{}, fmt.Errorf("pgbench: processed: %w", err)
+	}
+	return o, nil
 }
 
 // recordPgbench measures the W1 ceiling with pgbench on qg's scratch
@@ -92,7 +121,11 @@ func (b *bench) recordPgbench(ctx context.Context, r int, qgSys system) error {
 	if err := b.measure(ctx, b.prepare, qgSys); err != nil {
 		return err
 	}
-	tps, err := runPgbench(ctx, bin, b.urls[qgSys.name()], b.cfg.pgbenchSeconds)
+	o, err := runPgbench(ctx, bin, b.urls[qgSys.name()], pgbenchRun{
+		script: limitW1, clients: 1, seconds: b.cfg.pgbenchSeconds,
+		defines: map[string]string{"cls": qgJobType, "args": "[1]"},
+	})
+	tps := o.tps
 	if err != nil {
 		// A reference line, not a system under test: a failed run (the
 		// server restarted under it, say) only loses this run's sample.

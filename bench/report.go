@@ -59,26 +59,37 @@ func writeMarkdown(w io.Writer, res *results) error {
 			cell(fmtMS(s.LatencyP50), r["w3_latency_p50"]),
 			cell(fmtMS(s.LatencyP99), r["w3_latency_p99"]))
 	}
-	writeSweep(&b, sums, st.DrainConcurrency)
+	writeSweep(&b, "W2 concurrency sweep (jobs/s, median)", sums, slices.Concat(st.DrainConcurrency, st.RiverConcurrency),
+		func(s summary) map[int]jsonFloat { return s.Sweep }, "w2_sweep_")
+	writeSweep(&b, "W5 transactional work (rows committed/s, median; every row checked exactly once)", sums, st.TxConcurrency,
+		func(s summary) map[int]jsonFloat { return s.TxSweep }, "w5_sweep_")
+	writeLimits(&b, res, sums)
+	writeTargets(&b, res, sums)
 	writeWorkloads(&b, res)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// writeSweep prints W2's jobs/s by worker count.
-func writeSweep(b *strings.Builder, sums []summary, workers []int) {
-	fmt.Fprintf(b, "\nW2 concurrency sweep (jobs/s, median):\n\n| system |")
+// writeSweep prints a table of one workload's medians by worker count,
+// with the ratios to qg whose keys start with ratioKey.
+func writeSweep(b *strings.Builder, title string, sums []summary, workers []int, values func(summary) map[int]jsonFloat, ratioKey string) {
+	fmt.Fprintf(b, "\n%s:\n\n| system |", title)
 	for _, w := range workers {
 		fmt.Fprintf(b, " %d workers |", w)
 	}
 	b.WriteString("\n|---|" + strings.Repeat("---:|", len(workers)) + "\n")
 	for _, s := range sums {
-		if s.Sweep == nil {
+		vs := values(s)
+		if vs == nil {
 			continue
 		}
 		b.WriteString("| " + s.Name + " |")
 		for _, w := range workers {
-			fmt.Fprintf(b, " %s |", cell(fmtRate(s.Sweep[w]), s.RatiosToQG["w2_sweep_"+strconv.Itoa(w)]))
+			v, ok := vs[w]
+			if !ok {
+				v = nan
+			}
+			fmt.Fprintf(b, " %s |", cell(fmtRate(v), s.RatiosToQG[ratioKey+strconv.Itoa(w)]))
 		}
 		b.WriteString("\n")
 	}

@@ -14,6 +14,13 @@ type results struct {
 	Systems  []*systemResult `json:"systems"`
 	Pgbench  pgbenchResult   `json:"pgbench"`
 	Notes    []string        `json:"notes"`
+	// Limits are the pgbench rates of qg's own statements (limit.go), in
+	// jobs per second, by limit (w2, w2_batch, w5, w5_batch) and client
+	// count, one sample per run (NaN, null, for a failed run).
+	Limits map[string]map[int]samples `json:"limits_jobs_per_s,omitempty"`
+	// TxRowsChecked is how many W5 rows were checked to be there exactly
+	// once (a violation fails the benchmark).
+	TxRowsChecked int `json:"w5_rows_checked"`
 }
 
 // settings are the parameters the samples were taken with.
@@ -24,7 +31,10 @@ type settings struct {
 	BatchSize          int     `json:"batch_size"`
 	DrainJobs          int     `json:"w2_jobs"`
 	Workers            int     `json:"w2_workers"`
-	DrainConcurrency   []int   `json:"w2_concurrency"` // every worker count drained with
+	DrainConcurrency   []int   `json:"w2_concurrency"`                 // every worker count drained with
+	RiverConcurrency   []int   `json:"w2_river_concurrency,omitempty"` // River alone, past those
+	TxJobs             int     `json:"w5_jobs"`
+	TxConcurrency      []int   `json:"w5_concurrency"`
 	DrainIntervalMS    float64 `json:"w2_poll_interval_ms"`
 	LatencyJobs        int     `json:"w3_jobs"`
 	LatencySpacingMS   float64 `json:"w3_spacing_ms"`
@@ -45,6 +55,8 @@ type systemResult struct {
 	DrainSeconds map[int][]float64 `json:"w2_drain_seconds,omitempty"`    // by worker count
 	LatencyP50   []float64         `json:"w3_latency_p50_ms,omitempty"`
 	LatencyP99   []float64         `json:"w3_latency_p99_ms,omitempty"`
+	Tx           map[int][]float64 `json:"w5_tx_rows_per_s,omitempty"` // by worker count
+	TxSeconds    map[int][]float64 `json:"w5_tx_seconds,omitempty"`    // by worker count
 }
 
 // pgbenchResult is the W1 ceiling measured by pgbench, or why it is missing.
@@ -68,6 +80,9 @@ func newResults(cfg config) *results {
 			DrainJobs:          cfg.drainJobs,
 			Workers:            cfg.workers,
 			DrainConcurrency:   slices.Compact(drains),
+			RiverConcurrency:   cfg.riverConcurrency,
+			TxJobs:             cfg.txJobs,
+			TxConcurrency:      cfg.txConcurrency,
 			DrainIntervalMS:    ms(cfg.drainInterval),
 			LatencyJobs:        cfg.latencyJobs,
 			LatencySpacingMS:   ms(cfg.latencySpacing),
@@ -89,7 +104,8 @@ func (r *results) system(name string) *systemResult {
 			return s
 		}
 	}
-	s := &systemResult{Name: name, Drain: map[int][]float64{}, DrainSeconds: map[int][]float64{}}
+	s := &systemResult{Name: name, Drain: map[int][]float64{}, DrainSeconds: map[int][]float64{},
+		Tx: map[int][]float64{}, TxSeconds: map[int][]float64{}}
 	r.Systems = append(r.Systems, s)
 	return s
 }
@@ -98,6 +114,23 @@ func (r *results) system(name string) *systemResult {
 func (s *systemResult) addDrain(workers, n int, d time.Duration) {
 	s.Drain[workers] = append(s.Drain[workers], rate(n, d))
 	s.DrainSeconds[workers] = append(s.DrainSeconds[workers], d.Seconds())
+}
+
+// addTx records one W5 run of n jobs by workers workers in d.
+func (s *systemResult) addTx(workers, n int, d time.Duration) {
+	s.Tx[workers] = append(s.Tx[workers], rate(n, d))
+	s.TxSeconds[workers] = append(s.TxSeconds[workers], d.Seconds())
+}
+
+// addLimit records one sample of limit key at clients clients.
+func (r *results) addLimit(key string, clients int, v float64) {
+	if r.Limits == nil {
+		r.Limits = map[string]map[int]samples{}
+	}
+	if r.Limits[key] == nil {
+		r.Limits[key] = map[int]samples{}
+	}
+	r.Limits[key][clients] = append(r.Limits[key][clients], v)
 }
 
 // notes are the caveats printed under the table.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"os"
@@ -14,8 +15,9 @@ type bench struct {
 	cfg  config
 	srv  *server
 	res  *results
-	urls map[string]string // scratch database URL by system name
-	log  io.Writer         // progress lines
+	urls map[string]string  // scratch database URL by system name
+	apps map[string]*sql.DB // W5's application table, by system name
+	log  io.Writer          // progress lines
 }
 
 // run sets every system up in its scratch database, runs the workloads
@@ -27,7 +29,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	defer srv.close()
-	b := &bench{cfg: cfg, srv: srv, log: os.Stderr, res: newResults(cfg), urls: map[string]string{}}
+	b := &bench{cfg: cfg, srv: srv, log: os.Stderr, res: newResults(cfg), urls: map[string]string{},
+		apps: map[string]*sql.DB{}}
 	if b.res.Machine, err = describeMachine(ctx, srv); err != nil {
 		return err
 	}
@@ -53,7 +56,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 
 // setup creates each system's scratch database and migrates it.
 func (b *bench) setup(ctx context.Context, systems []system) error {
-	maxConns := slices.Max(append(slices.Clone(b.cfg.concurrency), b.cfg.workers, b.cfg.latencyWorkers)) + 4
+	maxConns := slices.Max(slices.Concat(b.cfg.concurrency, b.cfg.txConcurrency, []int{b.cfg.workers, b.cfg.latencyWorkers})) + 4
 	for _, s := range systems {
 		dbURL, err := b.srv.createDatabase(ctx, scratchName(s.name()))
 		if err != nil {
@@ -77,6 +80,9 @@ func (b *bench) setup(ctx context.Context, systems []system) error {
 func (b *bench) teardown(systems []system) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	for _, db := range b.apps {
+		_ = db.Close()
+	}
 	for _, s := range systems {
 		s.teardown()
 		err := b.srv.dropDatabase(ctx, scratchName(s.name()))
@@ -89,26 +95,68 @@ func (b *bench) teardown(systems []system) {
 	}
 }
 
-// runOnce runs every workload once for every system that runs it. The order
-// of the systems rotates from run to run, so none always goes first.
+// runOnce runs every selected workload once for every system that runs it.
+// The order of the systems rotates from run to run, so none always goes
+// first.
 func (b *bench) runOnce(ctx context.Context, r int, l lineup) error {
+	for _, w := range workloadNames {
+		if !b.cfg.selected(w) {
+			continue
+		}
+		if err := b.runWorkload(ctx, w, r, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// workloadNames are the workloads in the order a run measures them.
+var workloadNames = []string{"W1", "W4", "W2", "W5", "limits", "W3"}
+
+// runWorkload measures workload w (one of workloadNames) in run r.
+func (b *bench) runWorkload(ctx context.Context, w string, r int, l lineup) error {
 	order := rotate(l.full, r)
-	if err := b.forEach(ctx, "W1 enqueue one", order, b.recordEnqueueOne); err != nil {
-		return err
+	switch w {
+	case "W1":
+		if err := b.forEach(ctx, "W1 enqueue one", order, b.recordEnqueueOne); err != nil {
+			return err
+		}
+		return b.recordPgbench(ctx, r, qgOf(l.full))
+	case "W4":
+		return b.forEach(ctx, "W4 enqueue batch", order, b.recordEnqueueBatch)
+	case "W2":
+		return b.drainSweep(ctx, r, l)
+	case "W5":
+		for _, workers := range b.cfg.txConcurrency {
+			if err := b.forEach(ctx, fmt.Sprintf("W5 tx work x%d", workers), rotate(l.tx(), r), b.recordTxWork(workers)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "limits":
+		return b.recordLimits(ctx, r, l)
+	case "W3":
+		return b.forEach(ctx, "W3 latency", rotate(slices.Concat(l.full, l.latency), r), b.recordLatency)
 	}
-	if err := b.recordPgbench(ctx, r, qgOf(l.full)); err != nil {
-		return err
-	}
-	if err := b.forEach(ctx, "W4 enqueue batch", order, b.recordEnqueueBatch); err != nil {
-		return err
-	}
+	return fmt.Errorf("unknown workload %q", w)
+}
+
+// drainSweep is W2 at every worker count, then River alone at the counts
+// of -river-concurrency.
+func (b *bench) drainSweep(ctx context.Context, r int, l lineup) error {
 	drainers := rotate(slices.Concat(l.full, l.drain), r)
 	for _, workers := range b.res.Settings.DrainConcurrency {
 		if err := b.forEach(ctx, fmt.Sprintf("W2 drain x%d", workers), drainers, b.recordDrain(workers)); err != nil {
 			return err
 		}
 	}
-	return b.forEach(ctx, "W3 latency", rotate(slices.Concat(l.full, l.latency), r), b.recordLatency)
+	rivers := named(l.full, "river")
+	for _, workers := range b.cfg.riverConcurrency {
+		if err := b.forEach(ctx, fmt.Sprintf("W2 drain x%d", workers), rivers, b.recordDrain(workers)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // forEach runs one workload for each system in turn.
@@ -206,6 +254,17 @@ func qgOf(systems []system) system {
 		}
 	}
 	panic("bench: no qg system")
+}
+
+// named is the systems of xs called name.
+func named(xs []system, name string) []system {
+	var out []system
+	for _, s := range xs {
+		if s.name() == name {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // rotate is xs shifted left by r places.

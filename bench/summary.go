@@ -19,6 +19,9 @@ type summary struct {
 	Sweep        map[int]jsonFloat `json:"w2_sweep_jobs_per_s,omitempty"`
 	LatencyP50   jsonFloat         `json:"w3_latency_p50_ms"`
 	LatencyP99   jsonFloat         `json:"w3_latency_p99_ms"`
+	TxSweep      map[int]jsonFloat `json:"w5_tx_rows_per_s,omitempty"`
+	BestTx       jsonFloat         `json:"w5_best_rows_per_s"`
+	BestTxAt     int               `json:"w5_best_workers,omitempty"`
 	// RatiosToQG are, workload by workload, the system's median over qg's.
 	RatiosToQG map[string]jsonFloat `json:"ratios_to_qg,omitempty"`
 	// PairedRatiosToQG are the medians over runs of the system's sample
@@ -71,17 +74,27 @@ func summarizeSystem(s *systemResult, workers int) summary {
 		LatencyP50:   jsonFloat(median(s.LatencyP50)),
 		LatencyP99:   jsonFloat(median(s.LatencyP99)),
 	}
-	for _, w := range sortedKeys(s.Drain) {
-		if sum.Sweep == nil {
-			sum.Sweep = map[int]jsonFloat{}
+	sum.Sweep, sum.BestDrain, sum.BestWorkers = sweep(s.Drain)
+	sum.TxSweep, sum.BestTx, sum.BestTxAt = sweep(s.Tx)
+	return sum
+}
+
+// sweep is the median of every worker count's samples, and the best of
+// them with its worker count (NaN and 0 when there is none).
+func sweep(byWorkers map[int][]float64) (map[int]jsonFloat, jsonFloat, int) {
+	var out map[int]jsonFloat
+	best, at := nan, 0
+	for _, w := range sortedKeys(byWorkers) {
+		if out == nil {
+			out = map[int]jsonFloat{}
 		}
-		m := jsonFloat(median(s.Drain[w]))
-		sum.Sweep[w] = m
-		if math.IsNaN(float64(sum.BestDrain)) || m > sum.BestDrain {
-			sum.BestDrain, sum.BestWorkers = m, w
+		m := jsonFloat(median(byWorkers[w]))
+		out[w] = m
+		if math.IsNaN(float64(best)) || m > best {
+			best, at = m, w
 		}
 	}
-	return sum
+	return out, best, at
 }
 
 // ratios is s's medians over qg's, workload by workload (for latencies and
@@ -99,6 +112,10 @@ func ratios(s, qg summary) map[string]jsonFloat {
 	for w, v := range s.Sweep {
 		out["w2_sweep_"+strconv.Itoa(w)] = v / qg.Sweep[w]
 	}
+	for w, v := range s.TxSweep {
+		out["w5_sweep_"+strconv.Itoa(w)] = v / qg.TxSweep[w]
+	}
+	out["w5_best"] = s.BestTx / qg.BestTx
 	return out
 }
 
@@ -117,6 +134,10 @@ func pairedRatios(s, qg *systemResult, workers int) map[string]jsonFloat {
 	for w, v := range s.Drain {
 		out["w2_sweep_"+strconv.Itoa(w)] = pairedRatio(v, qg.Drain[w])
 	}
+	for w, v := range s.Tx {
+		out["w5_sweep_"+strconv.Itoa(w)] = pairedRatio(v, qg.Tx[w])
+	}
+	out["w5_best"] = pairedRatio(bestByRun(s.Tx), bestByRun(qg.Tx))
 	return out
 }
 

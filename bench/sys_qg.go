@@ -142,21 +142,52 @@ func qgJob(seq int) *qg.Job {
 }
 
 func (s *qgSystem) startWorkers(_ context.Context, cfg workerConfig, work func(seq int)) (stopFunc, error) {
-	wm := qg.WorkMap{qgJobType: func(j *qg.Job) error {
-		var seq int
-		if err := j.DecodeArgs(&seq); err != nil {
+	return s.startPool(cfg, func(j *qg.Job) error {
+		seq, err := qgSeq(j)
+		if err != nil {
 			return err
 		}
 		work(seq)
 		return nil
-	}}
-	pool := qg.NewWorkerPool(s.worker, wm, cfg.workers)
+	}), nil
+}
+
+// startTxWorkers runs W5's job: the row goes in through Job.Tx, which the
+// Worker commits with the job's deletion.
+func (s *qgSystem) startTxWorkers(_ context.Context, cfg workerConfig, work func(seq int)) (stopFunc, error) {
+	return s.startPool(cfg, func(j *qg.Job) error {
+		seq, err := qgSeq(j)
+		if err != nil {
+			return err
+		}
+		tx := j.Tx()
+		if tx == nil {
+			return fmt.Errorf("qg: job %d has no transaction", j.ID)
+		}
+		if _, err := tx.ExecContext(j.Context(), appInsert, seq); err != nil {
+			return fmt.Errorf("qg: insert row %d: %w", seq, err)
+		}
+		work(seq)
+		return nil
+	}), nil
+}
+
+// qgSeq is the seq a benchmark job carries.
+func qgSeq(j *qg.Job) (int, error) {
+	var seq int
+	err := j.DecodeArgs(&seq)
+	return seq, err
+}
+
+// startPool starts a WorkerPool of cfg.workers running fn for qgJobType.
+func (s *qgSystem) startPool(cfg workerConfig, fn qg.WorkFunc) stopFunc {
+	pool := qg.NewWorkerPool(s.worker, qg.WorkMap{qgJobType: fn}, cfg.workers)
 	pool.Interval = cfg.interval
 	pool.Queue = "" // the default queue, whatever QUE_QUEUE says
 	pool.Listen = s.mode == qgNotified
 	pool.Batch = s.batch
 	pool.Start()
-	return pool.ShutdownContext, nil
+	return pool.ShutdownContext
 }
 
 func (s *qgSystem) pending(ctx context.Context) (int, error) {

@@ -119,12 +119,51 @@ func (s *riverSystem) enqueueBatch(ctx context.Context, n, size int) error {
 // MaxWorkers and polls every cfg.interval; River also listens for insert
 // notifications, as it does by default.
 func (s *riverSystem) startWorkers(ctx context.Context, cfg workerConfig, work func(seq int)) (stopFunc, error) {
+	return s.startClient(ctx, cfg, riverWorkers(work))
+}
+
+// startTxWorkers runs W5's job: River's documented way to make a job's
+// work and its completion commit together is a transaction of the worker's
+// own, with the insert and JobCompleteTx in it.
+func (s *riverSystem) startTxWorkers(ctx context.Context, cfg workerConfig, work func(seq int)) (stopFunc, error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[riverArgs]) error {
+		if err := s.insertAndComplete(ctx, job); err != nil {
+			return err
+		}
+		work(job.Args.Seq)
+		return nil
+	}))
+	return s.startClient(ctx, cfg, workers)
+}
+
+// insertAndComplete inserts job's row and completes job in one transaction.
+func (s *riverSystem) insertAndComplete(ctx context.Context, job *river.Job[riverArgs]) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("river: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // a no-op after the commit
+	if _, err := tx.Exec(ctx, appInsert, job.Args.Seq); err != nil {
+		return fmt.Errorf("river: insert row %d: %w", job.Args.Seq, err)
+	}
+	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+		return fmt.Errorf("river: complete job %d: %w", job.ID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("river: commit job %d: %w", job.ID, err)
+	}
+	return nil
+}
+
+// startClient starts a working client with workers; see startWorkers.
+func (s *riverSystem) startClient(ctx context.Context, cfg workerConfig, workers *river.Workers) (stopFunc, error) {
 	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
 		FetchCooldown:     min(s.fetchCooldown, cfg.interval),
 		FetchPollInterval: cfg.interval,
 		Logger:            riverLogger(),
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.workers}},
-		Workers:           riverWorkers(work),
+		Workers:           workers,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river: new working client: %w", err)

@@ -29,6 +29,10 @@ type system interface {
 	// job's seq when the job starts, and returns the function that stops
 	// them.
 	startWorkers(ctx context.Context, cfg workerConfig, work func(seq int)) (stopFunc, error)
+	// startTxWorkers is startWorkers for W5: each job inserts appInsert's
+	// row carrying its seq in one transaction with the job's own end
+	// (deleted or completed), then calls work.
+	startTxWorkers(ctx context.Context, cfg workerConfig, work func(seq int)) (stopFunc, error)
 	// pending counts the jobs not yet finished (deleted or completed).
 	pending(ctx context.Context) (int, error)
 	// reconnect drops the pools' idle connections, after the server ended
@@ -69,6 +73,11 @@ type lineup struct {
 	full    []system // every workload
 	drain   []system // W2 only: qg's batch locking
 	latency []system // W3 only: other ways for qg's workers to learn of a job
+}
+
+// tx is the systems of W5: every full one and qg's batch locking.
+func (l lineup) tx() []system {
+	return slices.Concat(l.full, l.drain)
 }
 
 // newLineup builds the systems named in cfg, and qg's variants when qg is

@@ -55,16 +55,7 @@ func (b *bench) enqueueBatch(ctx context.Context, s system) (float64, error) {
 // counted.
 func (b *bench) drain(ctx context.Context, s system, workers int) (time.Duration, error) {
 	n := b.cfg.drainJobs
-	if err := s.reset(ctx); err != nil {
-		return 0, err
-	}
-	if err := s.enqueueBatch(ctx, n, b.cfg.batchSize); err != nil {
-		return 0, err
-	}
-	if err := s.analyze(ctx); err != nil {
-		return 0, err
-	}
-	if err := b.srv.checkpoint(ctx); err != nil {
+	if err := b.fill(ctx, s, n); err != nil {
 		return 0, err
 	}
 	worked := newDoneCounter(n)
@@ -84,6 +75,21 @@ func (b *bench) drain(ctx context.Context, s system, workers int) (time.Duration
 		return 0, err
 	}
 	return time.Since(start), nil
+}
+
+// fill empties s's job table, enqueues n ready jobs in batches, analyzes
+// the table and checkpoints the server.
+func (b *bench) fill(ctx context.Context, s system, n int) error {
+	if err := s.reset(ctx); err != nil {
+		return err
+	}
+	if err := s.enqueueBatch(ctx, n, b.cfg.batchSize); err != nil {
+		return err
+	}
+	if err := s.analyze(ctx); err != nil {
+		return err
+	}
+	return b.srv.checkpoint(ctx)
 }
 
 // waitEmpty polls until s has no unfinished job. Workers commit or record a
