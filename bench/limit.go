@@ -36,31 +36,17 @@ var limitKinds = []limitKind{
 // same is the identity on worker counts.
 func same(workers int) int { return workers }
 
-// workerCounts is the worker counts a limit is measured at.
-func (b *bench) workerCounts(k limitKind) []int {
-	var counts []int
-	if k.tx {
-		counts = b.cfg.txConcurrency
-	} else {
-		counts = b.res.Settings.DrainConcurrency
+// recordLimits measures the limits of W5 (tx) or W2 at workers workers,
+// after the systems ran it: each limit whose client count for workers was
+// not yet measured in run r. A failed pgbench run is a warning (its sample
+// is NaN), not an error.
+func (b *bench) recordLimits(ctx context.Context, r int, l lineup, tx bool, workers int) error {
+	if !b.cfg.limits {
+		return nil
 	}
-	seen := map[int]bool{}
-	var out []int
-	for _, w := range counts {
-		if c := k.clients(w); !seen[c] {
-			seen[c] = true
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// recordLimits measures every limit once, at every client count. A failed
-// pgbench run is a warning (its sample is NaN), not an error.
-func (b *bench) recordLimits(ctx context.Context, r int, l lineup) error {
 	bin, err := findPgbench(b.cfg.pgbenchPath)
 	if err != nil {
-		if r == 0 {
+		if r == 0 && b.res.Pgbench.Missing == "" {
 			b.res.Pgbench.Missing = err.Error()
 			b.progress("pgbench: %v", err)
 		}
@@ -68,22 +54,24 @@ func (b *bench) recordLimits(ctx context.Context, r int, l lineup) error {
 	}
 	qgSys := qgOf(l.full)
 	for _, k := range limitKinds {
-		for _, clients := range b.workerCounts(k) {
-			v, err := b.limit(ctx, bin, qgSys, k, clients)
-			if err != nil {
-				if ctx.Err() != nil {
-					return err
-				}
-				b.progress("warning: %s x%d: %v", k.label, clients, err)
-				v = math.NaN()
-				if werr := b.srv.waitForServer(ctx); werr != nil {
-					return werr
-				}
-				qgSys.reconnect()
-			}
-			b.res.addLimit(k.key, clients, v)
-			b.progress("%-15s x%-3d pgbench %9.0f jobs/s", k.label, clients, v)
+		clients := k.clients(workers)
+		if k.tx != tx || len(b.res.Limits[k.key][clients]) > r {
+			continue
 		}
+		v, err := b.limit(ctx, bin, qgSys, k, clients)
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			b.progress("warning: %s x%d: %v", k.label, clients, err)
+			v = math.NaN()
+			if werr := b.srv.waitForServer(ctx); werr != nil {
+				return werr
+			}
+			qgSys.reconnect()
+		}
+		b.res.addLimit(k.key, clients, v)
+		b.progress("%-15s x%-3d pgbench %9.0f jobs/s", k.label, clients, v)
 	}
 	return qgSys.reset(ctx)
 }

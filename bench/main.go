@@ -24,8 +24,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +64,8 @@ type config struct {
 	timeout           time.Duration // bound of each measurement
 	synchronousCommit string        // set on every scratch database unless empty
 	workloads         []string      // the workloads to run, of workloadNames
+	limits            bool          // run the pgbench limits of W2 and W5
+	cpuProfile        string        // write a Go CPU profile of the whole run there
 	json              bool
 	quick             bool
 }
@@ -77,10 +81,27 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, cfg, os.Stdout); err != nil {
+	if err := runProfiled(ctx, cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// runProfiled is run, under a CPU profile when cfg.cpuProfile names a file.
+func runProfiled(ctx context.Context, cfg config, out io.Writer) error {
+	if cfg.cpuProfile == "" {
+		return run(ctx, cfg, out)
+	}
+	f, err := os.Create(cfg.cpuProfile)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer pprof.StopCPUProfile()
+	return run(ctx, cfg, out)
 }
 
 // parseFlags reads the command line. With -quick, the flags the user did not
@@ -117,7 +138,9 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.synchronousCommit, "synchronous-commit", "",
 		"set synchronous_commit on the scratch databases (e.g. off, to see what commit flushes cost); empty: the server's")
 	fs.StringVar(&workloads, "workloads", strings.Join(workloadNames, ","),
-		"workloads to run, comma separated (limits: the pgbench limits of W2 and W5)")
+		"workloads to run, comma separated")
+	fs.BoolVar(&cfg.limits, "limits", true, "W2, W5: run pgbench on qg's own statements after each worker count")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run (go tool pprof) to this file")
 	fs.BoolVar(&cfg.json, "json", false, "print JSON instead of Markdown")
 	fs.BoolVar(&cfg.quick, "quick", false, "small smoke run (under a minute)")
 	if err := fs.Parse(args); err != nil {

@@ -95,7 +95,8 @@ func (b *bench) teardown(systems []system) {
 	}
 }
 
-// runOnce runs every selected workload once for every system that runs it.
+// runOnce runs every selected workload once for every system that runs it,
+// each limit (limit.go) right after the measurements it is the limit of.
 // The order of the systems rotates from run to run, so none always goes
 // first.
 func (b *bench) runOnce(ctx context.Context, r int, l lineup) error {
@@ -111,7 +112,7 @@ func (b *bench) runOnce(ctx context.Context, r int, l lineup) error {
 }
 
 // workloadNames are the workloads in the order a run measures them.
-var workloadNames = []string{"W1", "W4", "W2", "W5", "limits", "W3"}
+var workloadNames = []string{"W1", "W4", "W2", "W5", "W3"}
 
 // runWorkload measures workload w (one of workloadNames) in run r.
 func (b *bench) runWorkload(ctx context.Context, w string, r int, l lineup) error {
@@ -131,10 +132,11 @@ func (b *bench) runWorkload(ctx context.Context, w string, r int, l lineup) erro
 			if err := b.forEach(ctx, fmt.Sprintf("W5 tx work x%d", workers), rotate(l.tx(), r), b.recordTxWork(workers)); err != nil {
 				return err
 			}
+			if err := b.recordLimits(ctx, r, l, true, workers); err != nil {
+				return err
+			}
 		}
 		return nil
-	case "limits":
-		return b.recordLimits(ctx, r, l)
 	case "W3":
 		return b.forEach(ctx, "W3 latency", rotate(slices.Concat(l.full, l.latency), r), b.recordLatency)
 	}
@@ -147,6 +149,9 @@ func (b *bench) drainSweep(ctx context.Context, r int, l lineup) error {
 	drainers := rotate(slices.Concat(l.full, l.drain), r)
 	for _, workers := range b.res.Settings.DrainConcurrency {
 		if err := b.forEach(ctx, fmt.Sprintf("W2 drain x%d", workers), drainers, b.recordDrain(workers)); err != nil {
+			return err
+		}
+		if err := b.recordLimits(ctx, r, l, false, workers); err != nil {
 			return err
 		}
 	}
