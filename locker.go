@@ -74,7 +74,9 @@ func (l *locker) run() {
 		wake := l.c.wakeups.channel(l.queue)
 		room := 0
 		if !stopping && len(l.jobs) <= l.workers/2 {
-			room = l.capacity - len(l.held)
+			// The walk follows the unlocks in the cycle's pipeline (and
+			// skips the jobs it unlocks): their places count as free.
+			room = l.capacity - len(l.held) + l.heldAmong(done)
 		}
 		locked, err := l.cycle(done, room)
 		if err != nil {
@@ -123,6 +125,23 @@ func (l *locker) cycle(done []*Job, room int) (int, error) {
 	return len(locked), nil
 }
 
+// heldAmong counts the jobs of done this session holds, which the next
+// cycle unlocks (see split).
+func (l *locker) heldAmong(done []*Job) int {
+	n := 0
+	for _, j := range done {
+		if l.holds(j) {
+			n++
+		}
+	}
+	return n
+}
+
+// holds reports whether this session holds the lock of j.
+func (l *locker) holds(j *Job) bool {
+	return j.gen == l.gen && l.held[j.ID] == j
+}
+
 // split sorts finished jobs into those to delete (with the jobs of a lost
 // session still owed a delete) and those to unlock (this session's).
 func (l *locker) split(done []*Job) (deletes, unlocks []*Job) {
@@ -131,7 +150,7 @@ func (l *locker) split(done []*Job) (deletes, unlocks []*Job) {
 		if j.pendingDelete {
 			deletes = append(deletes, j)
 		}
-		if j.gen == l.gen && l.held[j.ID] == j {
+		if l.holds(j) {
 			unlocks = append(unlocks, j)
 		}
 	}
