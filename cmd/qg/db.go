@@ -45,15 +45,15 @@ func databaseURL(e *env, opts *options) (string, error) {
 }
 
 // parseConfig parses a database URL or DSN. A bad one is a usage error whose
-// message never shows the password.
+// message never shows a secret of it, in any of the forms it can take.
 func parseConfig(raw string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(raw)
 	if err != nil {
 		var ue *url.Error // its text repeats the URL, password included
 		if errors.As(err, &ue) {
-			return nil, usagef("bad database URL: %v", ue.Err)
+			err = ue.Err
 		}
-		return nil, usagef("bad database URL: %v", err)
+		return nil, usagef("bad database URL: %s", redactSecrets(raw, err.Error()))
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = connectTimeout

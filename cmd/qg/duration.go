@@ -40,6 +40,9 @@ func parseRunAt(s string) (runAt, error) {
 		return runAt{relative: true}, nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		if t.IsZero() { // the library would read it as now
+			return runAt{}, fmt.Errorf("bad --run-at %q: that is Go's zero time, which qg reads as now; leave --run-at out for now", s)
+		}
 		return runAt{at: t}, nil
 	}
 	d, err := parseDuration(s)

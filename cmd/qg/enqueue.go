@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/qg-go/qg"
 )
@@ -81,6 +83,11 @@ func runEnqueue(ctx context.Context, e *env, opts *options, f *enqueueFlags) err
 func (f *enqueueFlags) job() (*qg.Job, runAt, error) {
 	if f.jobClass == "" {
 		return nil, runAt{}, usagef("--type is required: the job class, like SendEmail")
+	}
+	for name, s := range map[string]string{"--type": f.jobClass, "--queue": f.queue} {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return nil, runAt{}, usagef("%s %s: holds a NUL byte or invalid UTF-8, which a text column cannot store", name, shown(s))
+		}
 	}
 	if !json.Valid([]byte(f.args)) {
 		return nil, runAt{}, usagef("--args is not valid JSON: %.80q", f.args)

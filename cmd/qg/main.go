@@ -18,8 +18,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
 )
 
 // Exit codes, documented in the usage text.
@@ -112,7 +114,7 @@ func report(e *env, cmd *command, err error) int {
 	case errors.Is(err, errHelpShown):
 		return exitOK
 	}
-	fmt.Fprintf(e.stderr, "qg %s: %s\n", cmd.name, cleanMessage(err))
+	fmt.Fprintf(e.stderr, "qg %s: %s\n", cmd.name, terminalText(cleanMessage(err)))
 	var u *usageError
 	if errors.As(err, &u) {
 		fmt.Fprintf(e.stderr, "Run 'qg %s -h' for usage.\n", cmd.name)
@@ -126,6 +128,30 @@ func report(e *env, cmd *command, err error) int {
 func cleanMessage(err error) string {
 	msg := strings.ReplaceAll(err.Error(), ": qg: ", ": ")
 	return strings.TrimPrefix(msg, "qg: ")
+}
+
+// maxMessage bounds the error message qg prints, in bytes: a message that
+// quotes a huge value (a queue name of megabytes) is cut.
+const maxMessage = 4096
+
+// terminalText is msg as it may reach a terminal: cut to maxMessage bytes,
+// its control and other non-printing characters escaped as Go does
+// (newlines and tabs kept), so no escape sequence from the database or a
+// row is ever sent raw.
+func terminalText(msg string) string {
+	if len(msg) > maxMessage {
+		msg = strings.ToValidUTF8(msg[:maxMessage], "") + "… (cut)"
+	}
+	var b strings.Builder
+	for _, r := range msg {
+		if r == '\n' || r == '\t' || unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
 
 // usageError marks an error as the caller's: bad flags, arguments or

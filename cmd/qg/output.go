@@ -47,6 +47,13 @@ func cell(s string) string {
 	if s == "" {
 		return "-"
 	}
+	return shown(s)
+}
+
+// shown is s as qg prints it on a terminal: as is when every character is
+// printable, quoted with Go's escapes otherwise, so no control character
+// or escape sequence of a job's class, queue or error reaches the terminal.
+func shown(s string) string {
 	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return strconv.Quote(s)
 	}
@@ -139,7 +146,7 @@ func (res migrateResult) printText(w io.Writer) error {
 // printText says which job enqueue inserted.
 func (res *enqueueResult) printText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "enqueued job %d: %s in queue %s, priority %d, run at %s\n",
-		res.JobID, res.JobClass, queueLabel(res.Queue), res.Priority, formatTime(time.Time(res.RunAt)))
+		res.JobID, shown(res.JobClass), shown(queueLabel(res.Queue)), res.Priority, formatTime(time.Time(res.RunAt)))
 	return err
 }
 
@@ -222,7 +229,7 @@ var retryHeader = []string{"JOB ID", "JOB CLASS", "FROM QUEUE", "QUEUE NOW", "ER
 // printText writes what retry did with each job, and a summary.
 func (res *retryResult) printText(w io.Writer) error {
 	if len(res.Jobs) == 0 {
-		_, err := fmt.Fprintf(w, "Nothing to retry in queue %s.\n", queueLabel(res.target))
+		_, err := fmt.Fprintf(w, "Nothing to retry in queue %s.\n", shown(queueLabel(res.target)))
 		return err
 	}
 	rows := make([][]string, 0, len(res.Jobs))

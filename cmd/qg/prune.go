@@ -79,7 +79,7 @@ func (f *pruneFlags) check() (time.Duration, error) {
 	if err != nil {
 		return 0, usagef("--older-than: %w", err)
 	}
-	if d < 0 {
+	if d <= 0 { // zero would delete the whole archive
 		return 0, usagef("--older-than %s: want a positive duration", f.olderThan)
 	}
 	if f.batch <= 0 {

@@ -65,12 +65,13 @@ retried AS (
   FROM tried AS t
   WHERE t.free AND j.queue = t.queue AND j.priority = t.priority
     AND j.run_at = t.run_at AND j.job_id = t.job_id
-  RETURNING j.job_id, j.queue
+  RETURNING t.queue AS old_queue, t.priority, t.run_at AS old_run_at, j.job_id, j.queue
 )
 SELECT t.job_id, t.job_class, t.queue, t.error_count, t.last_error, r.queue,
   CASE WHEN r.job_id IS NOT NULL THEN 'retried' WHEN NOT t.free THEN 'locked' ELSE 'changed' END
-FROM tried AS t LEFT JOIN retried AS r USING (job_id)
-ORDER BY t.job_id`
+FROM tried AS t LEFT JOIN retried AS r
+  ON r.old_queue = t.queue AND r.priority = t.priority AND r.old_run_at = t.run_at AND r.job_id = t.job_id
+ORDER BY t.job_id, t.queue, t.priority, t.run_at`
 
 // retryByID picks job $1 when it is given up (in a queue with prefix $2) or
 // has failed. With no index on job_id alone, this scans que_jobs.
@@ -196,8 +197,18 @@ func (f *retryFlags) target() string {
 	return qg.DeadQueue(f.queue)
 }
 
-// retryOne retries job id, or says why it cannot.
+// retryOne retries job id, or says why it cannot. Que 0.x's key is the
+// whole primary key, so another producer may give several rows one job_id:
+// then --id names no single job, and nothing is retried.
 func retryOne(ctx context.Context, db *sql.DB, id int64) ([]retriedJob, error) {
+	var rows int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM que_jobs WHERE job_id = $1`, id).Scan(&rows); err != nil {
+		return nil, fmt.Errorf("look for job %d: %w", id, err)
+	}
+	if rows > 1 {
+		return nil, fmt.Errorf("%d rows share job_id %d (another producer wrote them): --id names none of them alone; "+
+			"nothing retried (retry them with --queue)", rows, id)
+	}
 	jobs, err := queryRetry(ctx, db, retryByID, id, qg.DeadQueue(""))
 	if err != nil || len(jobs) > 0 {
 		return jobs, err
