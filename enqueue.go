@@ -100,7 +100,7 @@ func (c *Client) insertOne(ctx context.Context, q Queryer, j *Job) error {
 		err = scanInserted(q.QueryRowContext(ctx, c.d.insertJob, args...), j)
 	}
 	if err != nil {
-		return fmt.Errorf("qg: enqueue %s job in queue %q: %w", j.Type, j.Queue, err)
+		return fmt.Errorf("qg: enqueue %s job in queue %s: %w", quoted(j.Type), quoted(j.Queue), err)
 	}
 	return nil
 }
@@ -118,8 +118,13 @@ func validateJob(j *Job) error {
 	if j.Type == "" {
 		return ErrMissingType
 	}
+	for what, s := range map[string]string{"type": j.Type, "queue": j.Queue} {
+		if err := checkText(what, s); err != nil {
+			return err
+		}
+	}
 	if len(j.Args) > 0 && !json.Valid(j.Args) {
-		return fmt.Errorf("%w: %s job: %.64q", ErrInvalidArgs, j.Type, j.Args)
+		return fmt.Errorf("%w: %s job: %.64q", ErrInvalidArgs, quoted(j.Type), j.Args)
 	}
 	return nil
 }

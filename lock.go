@@ -58,7 +58,7 @@ func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt)
 	}
 	conn, err := c.pool.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("qg: lock job in queue %q: get connection: %w", queue, err)
+		return nil, fmt.Errorf("qg: lock job in queue %s: get connection: %w", quoted(queue), err)
 	}
 	j, err := c.lockOn(ctx, conn, queue, attempt)
 	if err != nil {
@@ -66,7 +66,7 @@ func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt)
 		// session rather than pool a connection that could hold one.
 		discardConn(conn)
 		_ = conn.Close()
-		return nil, wrap(fmt.Sprintf("qg: lock job in queue %q", queue), err)
+		return nil, wrap(fmt.Sprintf("qg: lock job in queue %s", quoted(queue)), err)
 	}
 	if j == nil {
 		putBack(conn, true)
@@ -74,7 +74,7 @@ func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt)
 	}
 	if err := c.track(j); err != nil {
 		j.Done()
-		return nil, wrap(fmt.Sprintf("qg: lock job in queue %q", queue), err)
+		return nil, wrap(fmt.Sprintf("qg: lock job in queue %s", quoted(queue)), err)
 	}
 	return j, nil
 }

@@ -17,7 +17,7 @@ func (c *Client) runSync(ctx context.Context, j *Job, tx *sql.Tx) error {
 	}
 	wf, ok := c.Sync[j.Type]
 	if !ok {
-		return fmt.Errorf("%w %q: no WorkFunc in the Client's Sync map", ErrUnknownType, j.Type)
+		return fmt.Errorf("%w %s: no WorkFunc in the Client's Sync map", ErrUnknownType, quoted(j.Type))
 	}
 	if j.Priority == 0 {
 		j.Priority = 100
@@ -35,7 +35,7 @@ func (c *Client) runSync(ctx context.Context, j *Job, tx *sql.Tx) error {
 	}
 	own, err := c.pool.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("qg: run %s job synchronously: begin: %w", j.Type, err)
+		return fmt.Errorf("qg: run %s job synchronously: begin: %w", quoted(j.Type), err)
 	}
 	j.tx, j.injectedTx = own, true
 	if err := callWorkFunc(wf, j); err != nil {
@@ -43,7 +43,7 @@ func (c *Client) runSync(ctx context.Context, j *Job, tx *sql.Tx) error {
 		return err
 	}
 	if err := own.Commit(); err != nil {
-		return fmt.Errorf("qg: run %s job synchronously: commit: %w", j.Type, err)
+		return fmt.Errorf("qg: run %s job synchronously: commit: %w", quoted(j.Type), err)
 	}
 	return nil
 }

@@ -137,20 +137,20 @@ func (c *Client) enqueueUnique(ctx context.Context, q Queryer, j *Job) (bool, er
 	}
 	key, err := uniqueKey(j)
 	if err != nil {
-		return true, fmt.Errorf("qg: enqueue unique %s job in queue %q: %w", j.Type, j.Queue, err)
+		return true, fmt.Errorf("qg: enqueue unique %s job in queue %s: %w", quoted(j.Type), quoted(j.Queue), err)
 	}
 	args := append(c.d.insertArgs(j), key, max(j.UniqueFor, 0).Seconds())
 	for range maxUniqueTries {
 		done, err := insertUniqueOnce(ctx, q, j, args)
 		if err != nil {
-			return true, fmt.Errorf("qg: enqueue unique %s job in queue %q: %w", j.Type, j.Queue, err)
+			return true, fmt.Errorf("qg: enqueue unique %s job in queue %s: %w", quoted(j.Type), quoted(j.Queue), err)
 		}
 		if done {
 			return true, nil
 		}
 	}
-	return true, fmt.Errorf("qg: enqueue unique %s job in queue %q: its key kept changing in %d tries",
-		j.Type, j.Queue, maxUniqueTries)
+	return true, fmt.Errorf("qg: enqueue unique %s job in queue %s: its key kept changing in %d tries",
+		quoted(j.Type), quoted(j.Queue), maxUniqueTries)
 }
 
 // insertUniqueOnce runs insertUnique once. It reports false when the run
