@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEnqueueInTxBadText enqueues, inside the caller's transaction, jobs
@@ -70,5 +71,84 @@ func TestHugeNameBoundedError(t *testing.T) {
 	cancel()
 	if _, err := c.LockJobContext(ctx, huge); err == nil || len(err.Error()) > 4096 {
 		t.Errorf("lock error of %d bytes: %.200v", len(err.Error()), err)
+	}
+}
+
+// modes are the two ways a WorkerPool locks jobs: one session per job (the
+// default), and a batch locker (WorkerPool.Batch).
+var modes = []struct {
+	name  string
+	batch int
+}{{"default", 0}, {"batch", 4}}
+
+// startPool starts a pool of workers on queue q in the given mode, shut
+// down (and checked for it) when the test ends.
+func startPool(t *testing.T, c *Client, q string, m WorkMap, workers, batch int) *WorkerPool {
+	t.Helper()
+	p := NewWorkerPool(c, m, workers)
+	p.Queue, p.Interval, p.Batch = q, 20*time.Millisecond, batch
+	p.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := p.ShutdownContext(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return p
+}
+
+// waitFor polls cond until it holds, failing the test after 20 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 20s for %s", what)
+		}
+	}
+}
+
+// TestArchiveOperatorDeleteWhileRunning: an operator deletes a job while a
+// worker runs it. The run does not finish it (its commit finds the job
+// gone), so the archive must say "deleted", not "worked"; a job worked to
+// the end in its own transaction still says "worked". Not parallel: the
+// archive trigger is the database's.
+func TestArchiveOperatorDeleteWhileRunning(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			c, q := uqSetup(t)
+			arEnable(t)
+			started, release := make(chan int64, 1), make(chan struct{})
+			m := WorkMap{
+				"Slow": func(j *Job) error {
+					if _, err := j.Tx().ExecContext(j.Context(), `SELECT 1`); err != nil {
+						return err
+					}
+					started <- j.ID
+					<-release
+					return nil
+				},
+				"Fast": func(j *Job) error {
+					_, err := j.Tx().ExecContext(j.Context(), `SELECT 1`)
+					return err
+				},
+			}
+			slow := uqEnqueue(t, c, &Job{Queue: q, Type: "Slow"})
+			startPool(t, c, q, m, 2, mode.batch)
+			<-started
+			if _, err := testDB.Exec(`DELETE FROM que_jobs WHERE job_id = $1`, slow.ID); err != nil {
+				t.Fatal(err)
+			}
+			close(release)
+			fast := uqEnqueue(t, c, &Job{Queue: q, Type: "Fast"})
+			waitFor(t, "the fast job", func() bool { return countJobs(t, q) == 0 })
+			if r := arOne(t, slow.ID); r.outcome != OutcomeDeleted {
+				t.Errorf("job deleted by an operator while it ran is archived as %q", r.outcome)
+			}
+			waitFor(t, "the fast job's archive", func() bool { return len(arRows(t, fast.ID)) == 1 })
+			if r := arOne(t, fast.ID); r.outcome != OutcomeWorked {
+				t.Errorf("job worked in its transaction is archived as %q", r.outcome)
+			}
+		})
 	}
 }

@@ -19,13 +19,20 @@ CREATE INDEX IF NOT EXISTS qg_jobs_archive_finished_at ON qg_jobs_archive (finis
 CREATE INDEX IF NOT EXISTS qg_jobs_archive_job_id ON qg_jobs_archive (job_id);
 
 -- Copy the rows a DELETE statement removed from que_jobs, in the deleting
--- transaction. pg_locks is read once a statement: a job whose one-bigint
--- advisory lock (objsubid 1) some session of this database holds was being
--- worked. A trigger must never fail a delete of Ruby's, so a dropped
--- archive is skipped. Like que_jobs, qg_jobs_archive is found on the
--- search_path of the session that deletes.
+-- transaction. pg_locks is read once a statement: a job was worked when
+-- its one-bigint advisory lock (objsubid 1) is held by the deleting
+-- session (a Go or Ruby worker deletes on the session that locked it), or
+-- by the session the transaction-local setting qg.lock_holder names (a
+-- batch job deletes in its own transaction while the pool's locker holds
+-- its lock). A job an operator deletes while a worker runs it is
+-- "deleted": its run did not finish it.
+--
+-- A trigger must never fail a delete of Ruby's: a dropped archive is
+-- skipped, and the function runs as its owner with a pinned search_path
+-- (see qg_unique_release), so a role granted only que_jobs needs no grant
+-- on qg_jobs_archive.
 CREATE OR REPLACE FUNCTION qg_archive_jobs() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
   IF to_regclass('qg_jobs_archive') IS NULL THEN
     RETURN NULL;
@@ -39,8 +46,17 @@ BEGIN
       FROM pg_locks AS l
       WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND (l.pid = pg_backend_pid()
+             OR l.pid::text = coalesce(nullif(current_setting('qg.lock_holder', true), ''), '-'))
     ) THEN 'worked' ELSE 'deleted' END
   FROM qg_archived_jobs AS g;
   RETURN NULL;
 END
 $$;
+
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION qg_archive_jobs() SET search_path = %I, pg_temp', current_schema());
+END
+$$;
+REVOKE EXECUTE ON FUNCTION qg_archive_jobs() FROM PUBLIC;

@@ -12,6 +12,12 @@ CREATE TABLE IF NOT EXISTS qg_unique (
   hold       interval    NOT NULL DEFAULT '0',
   expires_at timestamptz
 );
+-- Which row holds the key: another producer may give a different row the
+-- same job_id (Que 0.x's key is the whole primary key), and its delete must
+-- not free the key. NULL in keys taken before these columns existed.
+ALTER TABLE qg_unique ADD COLUMN IF NOT EXISTS queue text;
+ALTER TABLE qg_unique ADD COLUMN IF NOT EXISTS job_class text;
+ALTER TABLE qg_unique ADD COLUMN IF NOT EXISTS args_md5 text;
 CREATE INDEX IF NOT EXISTS qg_unique_job_id ON qg_unique (job_id);
 CREATE INDEX IF NOT EXISTS qg_unique_expires_at ON qg_unique (expires_at)
   WHERE expires_at IS NOT NULL;
@@ -19,22 +25,30 @@ CREATE INDEX IF NOT EXISTS qg_unique_expires_at ON qg_unique (expires_at)
 -- Release the key of a job that left que_jobs (deleted: worked by a Go or
 -- Ruby worker, or by hand) or was given up (moved to its dead-letter
 -- queue): a key held for no time is freed at once, any other expires after
--- its hold. It runs for every deleted job, so the usual case (no key) costs
--- one index probe. A trigger must never fail a delete of Ruby's, so a
--- missing qg_unique is skipped. Like que_jobs, qg_unique is found on the
--- search_path of the session that deletes.
+-- its hold. Only the row that took the key frees it: same job_id, queue,
+-- class and args (OLD is the row as it was, in its live queue). It runs for
+-- every deleted job, so the usual case (no key) costs one index probe.
+--
+-- A trigger must never fail a delete of Ruby's: a missing qg_unique is
+-- skipped, and the functions run as their owner (SECURITY DEFINER, the
+-- role that migrated) with a search_path pinned below to the schema of
+-- qg_unique, so a role granted only que_jobs (a Ruby application's) needs
+-- no grant on qg_unique and cannot redirect the function.
 CREATE OR REPLACE FUNCTION qg_unique_release() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-  released bigint := CASE TG_OP WHEN 'DELETE' THEN OLD.job_id ELSE NEW.job_id END;
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
   IF to_regclass('qg_unique') IS NULL THEN
     RETURN NULL; -- checked apart: a statement naming it would fail to parse
   END IF;
-  IF EXISTS (SELECT 1 FROM qg_unique WHERE job_id = released AND expires_at IS NULL) THEN
-    DELETE FROM qg_unique WHERE job_id = released AND hold = '0' AND expires_at IS NULL;
-    UPDATE qg_unique SET expires_at = clock_timestamp() + hold
-    WHERE job_id = released AND expires_at IS NULL;
+  IF EXISTS (SELECT 1 FROM qg_unique WHERE job_id = OLD.job_id AND expires_at IS NULL) THEN
+    DELETE FROM qg_unique AS u
+    WHERE u.job_id = OLD.job_id AND u.hold = '0' AND u.expires_at IS NULL
+      AND (u.queue IS NULL OR (u.queue = OLD.queue AND u.job_class = OLD.job_class
+                               AND u.args_md5 = md5(OLD.args::text)));
+    UPDATE qg_unique AS u SET expires_at = clock_timestamp() + u.hold
+    WHERE u.job_id = OLD.job_id AND u.expires_at IS NULL
+      AND (u.queue IS NULL OR (u.queue = OLD.queue AND u.job_class = OLD.job_class
+                               AND u.args_md5 = md5(OLD.args::text)));
   END IF;
   RETURN NULL;
 END
@@ -42,7 +56,7 @@ $$;
 
 -- After TRUNCATE que_jobs: every job is gone.
 CREATE OR REPLACE FUNCTION qg_unique_truncated() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
   IF to_regclass('qg_unique') IS NULL THEN
     RETURN NULL;
@@ -52,3 +66,15 @@ BEGIN
   RETURN NULL;
 END
 $$;
+
+-- Pin the functions' search_path to the schema the side tables are in
+-- (pg_catalog is searched first anyway; pg_temp last, so no temporary
+-- table can stand in for qg_unique). A trigger needs no EXECUTE right to
+-- fire, so no one needs to call them directly.
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION qg_unique_release() SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION qg_unique_truncated() SET search_path = %I, pg_temp', current_schema());
+END
+$$;
+REVOKE EXECUTE ON FUNCTION qg_unique_release(), qg_unique_truncated() FROM PUBLIC;

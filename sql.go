@@ -201,8 +201,13 @@ FROM deleted`,
 
 	// The delete of a batch job, whose transaction runs on a session without
 	// the lock: it deletes only while the locker's session ($5) holds it.
-	deleteHeldJob: `/* qg:delete_held_job */ DELETE FROM que_jobs
+	// It names the locker's session in qg.lock_holder for the archive
+	// trigger, which then archives the job as worked.
+	deleteHeldJob: `/* qg:delete_held_job */ WITH holder AS (
+  SELECT set_config('qg.lock_holder', $5::int::text, true) AS pid)
+DELETE FROM que_jobs
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + heldBy("$5") + `
+  AND EXISTS (SELECT FROM holder)
 `,
 
 	failJob: `/* qg:fail_job */ UPDATE que_jobs

@@ -1,12 +1,10 @@
 package qg
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -24,7 +22,11 @@ var ErrUniqueUnavailable = errors.New("qg: unique jobs are not enabled: run qg.M
 // Ruby worker, deleted by hand, given up, or truncated). It is opt-in,
 // like [InstallNotifyTrigger]: Migrate leaves a Ruby-created que_jobs
 // alone, and every delete pays for the trigger (one index probe on
-// qg_unique). Idempotent; [DisableUniqueJobs] removes them, after which
+// qg_unique). The trigger functions run as the role that ran [Migrate],
+// with a search_path pinned to qg_unique's schema, so a role granted only
+// que_jobs (a Ruby application's) deletes its jobs without any grant on
+// qg_unique. Only the row that took a key frees it: a row of another
+// producer that reuses its job_id does not. Idempotent; [DisableUniqueJobs] removes them, after which
 // unique enqueues fail with ErrUniqueUnavailable.
 func EnableUniqueJobs(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx, enableUnique); err != nil {
@@ -84,16 +86,17 @@ const (
   WHERE tgrelid = 'que_jobs'::regclass AND tgenabled <> 'D'
     AND tgname IN ('qg_unique_deleted', 'qg_unique_buried', 'qg_unique_truncated')
 ), fresh AS (
-  INSERT INTO qg_unique (key, job_id, hold)
+  INSERT INTO qg_unique (key, job_id, hold, queue, job_class, args_md5)
   SELECT $6::text, nextval(pg_get_serial_sequence('que_jobs', 'job_id')::regclass),
-    make_interval(secs => $7::double precision)
+    make_interval(secs => $7::double precision), $1::text, $4::text, md5($5::json::text)
   FROM armed WHERE ok
   ON CONFLICT (key) DO NOTHING
   RETURNING job_id
 ), reclaimed AS (
   UPDATE qg_unique
   SET job_id = nextval(pg_get_serial_sequence('que_jobs', 'job_id')::regclass),
-    hold = make_interval(secs => $7::double precision), expires_at = NULL
+    hold = make_interval(secs => $7::double precision), expires_at = NULL,
+    queue = $1::text, job_class = $4::text, args_md5 = md5($5::json::text)
   WHERE key = $6::text AND expires_at <= statement_timestamp()
     AND (SELECT ok FROM armed) AND NOT EXISTS (SELECT FROM fresh)
   RETURNING job_id
@@ -224,19 +227,6 @@ func uniqueKey(j *Job) (string, error) {
 	}
 	fmt.Fprintf(h, "args:%d:%s%d:%s%d:%s", len(j.Queue), j.Queue, len(j.Type), j.Type, len(args), args)
 	return "a:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// canonicalJSON rewrites a JSON value with its objects' keys sorted and no
-// spaces. Numbers keep their exact text (1 and 1.0 stay different); for a
-// key repeated in one object the last value counts.
-func canonicalJSON(raw []byte) ([]byte, error) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	return json.Marshal(v)
 }
 
 // PruneUnique deletes the keys of unique jobs that expired more than
