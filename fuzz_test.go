@@ -184,7 +184,8 @@ func FuzzParseWakeInterval(f *testing.F) {
 
 // FuzzValidateJob checks enqueue's validation: it never panics; it returns
 // ErrMissingType (unwrapped) exactly when Type is empty; otherwise it accepts
-// exactly empty or valid JSON args and wraps ErrInvalidArgs for the rest.
+// exactly empty or valid JSON args and wraps ErrInvalidArgs for the rest,
+// after refusing a Type no text column can hold with ErrInvalidText.
 func FuzzValidateJob(f *testing.F) {
 	for _, s := range fuzzArgsSeeds(f) {
 		f.Add("SendEmail", []byte(s))
@@ -210,6 +211,12 @@ func FuzzValidateJob(f *testing.F) {
 			t.Fatalf("validateJob(Type %q) = %v", typ, err)
 		}
 		if typ == "" {
+			return
+		}
+		if !utf8.ValidString(typ) || strings.ContainsRune(typ, 0) {
+			if !errors.Is(err, ErrInvalidText) {
+				t.Fatalf("validateJob(Type %q) = %v, want ErrInvalidText", typ, err)
+			}
 			return
 		}
 		valid := len(args) == 0 || json.Valid(args)

@@ -3,6 +3,7 @@ package qg
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -283,13 +284,19 @@ func TestSchedulerRetriesFailedEnqueue(t *testing.T) {
 	if _, err := testDB.Exec(`INSERT INTO qg_periodic (name, last_tick) VALUES ($1, now() - interval '1 minute')`, q); err != nil {
 		t.Fatal(err)
 	}
+	// A queue name too long for que_jobs' primary key index: random hex
+	// does not compress below the index's limit (2704 bytes).
+	var unindexable string
+	for i := 0; len(unindexable) < 12000; i++ {
+		unindexable += fmt.Sprintf("%x", sha256.Sum256([]byte(fmt.Sprint(i))))
+	}
 	var calls atomic.Int32
 	var logs pdLogs
 	s := NewScheduler(c)
 	s.Logger = logs.logger(slog.LevelWarn)
 	err := s.Register(PeriodicJob{Name: q, Schedule: pdList{tick}, Job: func(tick time.Time) *Job {
 		if calls.Add(1) == 1 {
-			return &Job{Queue: q, Type: "Nul\x00Type"} // valid for qg, refused by PostgreSQL
+			return &Job{Queue: unindexable, Type: "T"} // valid for qg, refused by PostgreSQL
 		}
 		return pdTickJob(q)(tick)
 	}})

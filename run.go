@@ -31,7 +31,7 @@ func (w *Worker) work(j *Job) JobEvent {
 	call(w.Hooks.Locked, JobEvent{Job: j})
 	wf, ok := w.m[j.Type]
 	if !ok {
-		err := fmt.Errorf("%w %s: no WorkFunc in the WorkMap", ErrUnknownType, quoted(j.Type))
+		err := fmt.Errorf("%w %q: no WorkFunc in the WorkMap", ErrUnknownType, j.Type)
 		call(w.Hooks.UnknownType, JobEvent{Job: j, Err: err})
 		return w.fail(JobEvent{Job: j, Err: err})
 	}
