@@ -22,6 +22,8 @@ type machine struct {
 	// benchmark started and ended: other work on the machine shows there.
 	LoadStart string `json:"load_start,omitempty"`
 	LoadEnd   string `json:"load_end,omitempty"`
+	// LoadSamples is the 1-minute load as each measurement started.
+	LoadSamples []float64 `json:"load_samples,omitempty"`
 }
 
 // describeMachine reads the machine, the Go toolchain, the server's version

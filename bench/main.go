@@ -65,6 +65,7 @@ type config struct {
 	synchronousCommit string        // set on every scratch database unless empty
 	workloads         []string      // the workloads to run, of workloadNames
 	limits            bool          // run the pgbench limits of W2 and W5
+	jsonOut           string        // also write the JSON there
 	cpuProfile        string        // write a Go CPU profile of the whole run there
 	json              bool
 	quick             bool
@@ -140,6 +141,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&workloads, "workloads", strings.Join(workloadNames, ","),
 		"workloads to run, comma separated")
 	fs.BoolVar(&cfg.limits, "limits", true, "W2, W5: run pgbench on qg's own statements after each worker count")
+	fs.StringVar(&cfg.jsonOut, "json-out", "", "also write the JSON (every sample) to this file")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run (go tool pprof) to this file")
 	fs.BoolVar(&cfg.json, "json", false, "print JSON instead of Markdown")
 	fs.BoolVar(&cfg.quick, "quick", false, "small smoke run (under a minute)")

@@ -21,7 +21,7 @@ mkdir -p "$out"
 psql "$url" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
 	-c "SELECT pg_stat_statements_reset()" \
 	-c "DROP TABLE IF EXISTS bench_wait_samples" \
-	-c "CREATE TABLE bench_wait_samples (at timestamptz, datname text, state text, wait text)" \
+	-c "CREATE TABLE bench_wait_samples (at timestamptz, datname text, app text, state text, wait text)" \
 	-c "DROP TABLE IF EXISTS bench_dbs" -c "CREATE TABLE bench_dbs (oid oid PRIMARY KEY, datname text)" >/dev/null
 # The sampler runs until the stop file is gone from the server's view: it
 # polls a one-row table the script empties at the end.
@@ -32,7 +32,8 @@ BEGIN
   WHILE EXISTS (SELECT 1 FROM bench_wait_run) LOOP
     PERFORM pg_stat_clear_snapshot();
     INSERT INTO bench_wait_samples
-    SELECT now(), datname, state, coalesce(wait_event_type || ':' || wait_event, 'CPU')
+    SELECT now(), datname, CASE WHEN application_name = 'pgbench' THEN 'pgbench' ELSE 'go' END, state,
+      coalesce(wait_event_type || ':' || wait_event, 'CPU')
     FROM pg_stat_activity
     WHERE datname LIKE 'qg_bench_%' AND pid <> pg_backend_pid() AND state <> 'idle';
     INSERT INTO bench_dbs SELECT oid, datname FROM pg_database WHERE datname LIKE 'qg_bench_%'
@@ -54,7 +55,8 @@ psql "$url" -q -c "SELECT d.datname, calls, rows, round(total_exec_time::numeric
   left(regexp_replace(query, '\s+', ' ', 'g'), 80) AS query
 FROM pg_stat_statements AS s JOIN bench_dbs AS d ON d.oid = s.dbid
 ORDER BY total_exec_time DESC LIMIT 60" >"$out/statements.txt"
-psql "$url" -q -c "SELECT datname, wait, count(*) AS samples,
-  round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY datname), 1) AS pct
-FROM bench_wait_samples GROUP BY datname, wait ORDER BY datname, samples DESC" >"$out/waits.txt"
+psql "$url" -q -c "SELECT datname, app, state, wait, count(*) AS samples,
+  round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY datname, app), 1) AS pct
+FROM bench_wait_samples GROUP BY datname, app, state, wait HAVING count(*) >= 10
+ORDER BY datname, app, samples DESC" >"$out/waits.txt"
 exit "$status"

@@ -112,6 +112,19 @@ func writeWorkloads(b *strings.Builder, res *results) {
 		"qg notified: qg.InstallNotifyTrigger and WorkerPool.Listen, producer of its own. "+
 		"River: an inserting client of its own; the working client listens for insert notifications (River's default).\n",
 		st.LatencyJobs, fmtDurationMS(st.LatencySpacingMS), st.LatencyWorkers, fmtDurationMS(st.LatencyIntervalMS))
+	if len(st.RiverConcurrency) > 0 {
+		fmt.Fprintf(b, "- W2, River alone also at %s workers, to find its best.\n", joinInts(st.RiverConcurrency))
+	}
+	if len(st.TxConcurrency) > 0 {
+		fmt.Fprintf(b, "- W5: %d ready jobs, each inserting one row into bench_rows (no key, no index) in the transaction that finishes it "+
+			"(qg: through Job.Tx, committed with the job's deletion; River: a transaction of the worker's own with the insert and JobCompleteTx); "+
+			"rows per second from starting the workers until every job is finished; after every drain each row was checked to be there exactly once "+
+			"(%d rows checked in all: none missing, none doubled, or the run would have failed).\n", st.TxJobs, res.TxRowsChecked)
+	}
+	if len(res.Limits) > 0 {
+		b.WriteString("- Limits: pgbench (prepared statements, pipelines as qg's) running the statements qg sends per job in each mode, " +
+			"right after qg's measurement at the same concurrency, on qg's scratch database (bench/README.md says how they were captured and where they differ).\n")
+	}
 	if st.SynchronousCommit != "" {
 		fmt.Fprintf(b, "- Every scratch database had synchronous_commit = %s.\n", st.SynchronousCommit)
 	}
@@ -123,6 +136,18 @@ func writeWorkloads(b *strings.Builder, res *results) {
 	for _, n := range res.Notes {
 		fmt.Fprintf(b, "- Note: %s\n", n)
 	}
+}
+
+// joinInts is ns as "4, 16 and 64".
+func joinInts(ns []int) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.Itoa(n)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
 // describe is the machine in one line.
@@ -139,6 +164,10 @@ func describe(m machine) string {
 	load := ""
 	if m.LoadStart != "" {
 		load = fmt.Sprintf("; load average %s at start, %s at end", m.LoadStart, m.LoadEnd)
+		if len(m.LoadSamples) > 0 {
+			load += fmt.Sprintf(" (1-minute load as the %d measurements started: min %.1f, median %.1f, max %.1f)",
+				len(m.LoadSamples), slices.Min(m.LoadSamples), median(m.LoadSamples), slices.Max(m.LoadSamples))
+		}
 	}
 	return fmt.Sprintf("%d cores%s, %s/%s, %s, PostgreSQL %s; %s%s",
 		m.Cores, cpu, m.GOOS, m.GOARCH, m.GoVersion, m.PostgreSQL, strings.Join(mods, ", "), load)

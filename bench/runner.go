@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -42,13 +43,41 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := b.setup(ctx, l.all()); err != nil {
 		return err
 	}
+	var runErr error
 	for r := range cfg.runs {
 		if err := b.runOnce(ctx, r, l); err != nil {
-			return fmt.Errorf("run %d: %w", r+1, err)
+			runErr = fmt.Errorf("run %d: %w", r+1, err)
+			if r == 0 || ctx.Err() != nil || isViolation(err) {
+				return runErr
+			}
+			// The runs before stand: report them, and say why the rest is missing.
+			b.res.Notes = append(b.res.Notes, fmt.Sprintf("run %d failed and the report has fewer samples: %v", r+1, err))
+			break
 		}
 	}
 	b.res.Machine.LoadEnd = loadAverage()
-	if cfg.json {
+	if err := b.writeReports(out); err != nil {
+		return err
+	}
+	return runErr
+}
+
+// writeReports prints the report to out, and the JSON to -json-out when set.
+func (b *bench) writeReports(out io.Writer) error {
+	if b.cfg.jsonOut != "" {
+		f, err := os.Create(b.cfg.jsonOut)
+		if err != nil {
+			return fmt.Errorf("json out: %w", err)
+		}
+		err = writeJSON(f, b.res)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if b.cfg.json {
 		return writeJSON(out, b.res)
 	}
 	return writeMarkdown(out, b.res)
@@ -192,8 +221,12 @@ func (b *bench) measure(ctx context.Context, fn func(context.Context, system) er
 	return err
 }
 
-// measureOnce runs fn once under the per-measurement timeout.
+// measureOnce runs fn once under the per-measurement timeout, and samples
+// the machine's load average as it starts.
 func (b *bench) measureOnce(ctx context.Context, fn func(context.Context, system) error, s system) error {
+	if v, err := strconv.ParseFloat(loadAverage(), 64); err == nil {
+		b.res.Machine.LoadSamples = append(b.res.Machine.LoadSamples, v)
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
 	defer cancel()
 	return fn(ctx, s)

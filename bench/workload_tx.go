@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -95,6 +96,13 @@ func (b *bench) txWork(ctx context.Context, s system, workers int) (time.Duratio
 	return d, c, nil
 }
 
+// errViolation marks a failed exactly-once check of W5.
+var errViolation = errors.New("W5 exactly-once violated")
+
+// isViolation reports whether err is a failed exactly-once check, which
+// fails the benchmark whatever run it happens in.
+func isViolation(err error) bool { return errors.Is(err, errViolation) }
+
 // recordTxWork returns the measurement of W5 with workers workers. A row
 // missing or doubled fails the whole benchmark.
 func (b *bench) recordTxWork(workers int) func(context.Context, system) error {
@@ -104,8 +112,8 @@ func (b *bench) recordTxWork(workers int) func(context.Context, system) error {
 			return err
 		}
 		if !c.ok() {
-			return fmt.Errorf("W5 exactly-once violated: %d of %d rows missing, %d doubled, %d stray",
-				c.Missing, b.cfg.txJobs, c.Doubled, c.Stray)
+			return fmt.Errorf("%w: %d of %d rows missing, %d doubled, %d stray",
+				errViolation, c.Missing, b.cfg.txJobs, c.Doubled, c.Stray)
 		}
 		sr := b.res.system(s.name())
 		sr.addTx(workers, b.cfg.txJobs, d)
