@@ -12,13 +12,15 @@ GO ?= go
 FUZZTIME ?= 10s
 # Extra go test flags for `make test`, e.g. TESTFLAGS=-v or TESTFLAGS='-run TestLock'.
 TESTFLAGS ?=
+# The modules under contrib/, each with its own go.mod (OpenTelemetry, Prometheus).
+CONTRIB := $(patsubst %/go.mod,%,$(wildcard contrib/*/go.mod))
 
-.PHONY: help test example bench fuzz db db-example vet
+.PHONY: help test test-root test-contrib example bench fuzz db db-example vet
 
 help: ## list the targets
 	@echo 'qg — targets (PostgreSQL is started when needed: see scripts/ensure-postgres.sh)'
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "} {printf "  make %-9s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
 	@echo 'env: QG_TEST_DATABASE_URL (tests), QG_DATABASE_URL (example); default $(DEFAULT_DATABASE_URL)'
 
 db: ## make sure PostgreSQL is reachable at QG_TEST_DATABASE_URL (start it if need be)
@@ -27,8 +29,13 @@ db: ## make sure PostgreSQL is reachable at QG_TEST_DATABASE_URL (start it if ne
 db-example:
 	@scripts/ensure-postgres.sh '$(EXAMPLE_DATABASE_URL)'
 
-test: db ## run the whole test suite (go test -race)
+test: test-root test-contrib ## run the whole test suite: the root module and each contrib module (go test -race)
+
+test-root: db ## run the root module's tests (qg and its commands)
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+
+test-contrib: db ## run the tests of each module under contrib/
+	@set -e; for m in $(CONTRIB); do echo "== $$m"; (cd "$$m" && $(GO) test -race -count=1 $(TESTFLAGS) ./...); done
 
 example: db-example ## run ./example end to end against QG_DATABASE_URL
 	$(GO) run ./example
@@ -42,3 +49,4 @@ fuzz: db ## run each fuzz target for FUZZTIME (default 10s)
 vet: ## gofmt -l (must print nothing) and go vet
 	@out="$$(gofmt -l .)"; if [[ -n "$$out" ]]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@set -e; for m in $(CONTRIB); do (cd "$$m" && $(GO) vet ./...); done

@@ -1,0 +1,69 @@
+package pgtest
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Run is a TestMain for a test binary that needs a database of its own: it
+// creates one, opens it, calls prepare with its URL and pool (to migrate
+// it, or keep the pool), runs the tests, drops the database and returns the
+// exit code. makeHint is the make command that starts a server, from the
+// binary's package directory.
+func Run(m *testing.M, prefix, makeHint string, prepare func(url string, db *sql.DB) error) int {
+	url, drop, err := CreateDatabase(AdminURL(), Name(prefix))
+	if err != nil {
+		fmt.Fprint(os.Stderr, Unreachable(err, makeHint))
+		return 1
+	}
+	defer drop()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer db.Close()
+	if err := prepare(url, db); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// WaitNoLocks waits up to timeout for no advisory lock of db's database to
+// be held (sessions ended from the server side take a moment to go), and
+// returns the count still held then.
+func WaitNoLocks(db *sql.DB, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var n int
+		err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
+		if (err == nil && n == 0) || time.Now().After(deadline) {
+			return n, err
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+}
+
+var queueUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
+
+// Queue names a queue of the test's own, so tests never take each other's
+// jobs.
+func Queue(t testing.TB) string {
+	return "t_" + strings.ToLower(queueUnsafe.ReplaceAllString(t.Name(), "_"))
+}
+
+// CheckNoLocks fails t when an advisory lock of db's database is still held
+// five seconds from now.
+func CheckNoLocks(t testing.TB, db *sql.DB) {
+	t.Helper()
+	if n, err := WaitNoLocks(db, 5*time.Second); n != 0 || err != nil {
+		t.Errorf("%d advisory locks left (%v)", n, err)
+	}
+}
