@@ -180,11 +180,14 @@ const limitBatchW5 = `\set k :k + 1
 BEGIN;
 SELECT pg_advisory_lock(:id);
 \endpipeline
-` + limitWork + `/* qg delete_held_job */ DELETE FROM que_jobs
+` + limitWork + `/* qg delete_held_job */ WITH holder AS (
+  SELECT set_config('qg.lock_holder', pg_backend_pid()::int::text, true) AS pid)
+DELETE FROM que_jobs
 WHERE queue = ''::text AND priority = 100 AND run_at = '` + limitRunAt + `'::timestamptz AND job_id = :id
   AND EXISTS (SELECT 1 FROM pg_locks
-    WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = pg_backend_pid()
-      AND (classid::bigint << 32) + objid::bigint = :id);
+    WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = pg_backend_pid()::int
+      AND (classid::bigint << 32) + objid::bigint = :id)
+  AND EXISTS (SELECT FROM holder);
 \startpipeline
 COMMIT;
 SELECT pg_advisory_unlock(:id);
