@@ -58,6 +58,15 @@ type dialect struct {
 	// while the locker's session still holds its lock.
 	failHeldJob string // failJob for a batch job
 	buryHeldJob string // buryJob for a batch job
+
+	// The operator's statements (admin.go): each takes a job by job_id
+	// alone, and those that change a job take its lock at transaction level
+	// first, so they never touch a job a session is working.
+	listJobs    string // a page of jobs after job_id $3, with state and worker
+	findJob     string // one job by job_id, with state and worker
+	deleteByID  string // delete job $1 unless a session holds it
+	retryByID   string // make job $1 run now (back from its dead queue) unless held
+	scanJobInfo func(row rowScanner, info *JobInfo) error
 }
 
 // que0Walk is the walk of lockJob: a recursive CTE that goes through one
@@ -284,6 +293,54 @@ CREATE TRIGGER qg_notify_que_jobs AFTER INSERT ON que_jobs
 	removeNotify: `/* qg:remove_notify */ DROP TRIGGER IF EXISTS qg_notify_que_jobs ON que_jobs;
 DROP FUNCTION IF EXISTS qg_notify_que_jobs();`,
 
+	listJobs: `/* qg:list_jobs */ SELECT * FROM (` + que0JobInfo + `) AS info
+WHERE (cardinality($1::text[]) = 0 OR queue = ANY ($1::text[]))
+  AND (cardinality($2::text[]) = 0 OR job_class = ANY ($2::text[]))
+  AND job_id > $3::bigint AND ($4::text = '' OR state = $4::text)
+ORDER BY job_id
+LIMIT $5::int`,
+
+	findJob: `/* qg:find_job */ SELECT * FROM (` + que0JobInfo + `) AS info WHERE job_id = $1::bigint`,
+
+	// The job's lock, tried at transaction level in the statement's own
+	// transaction, keeps every worker off it until the delete commits; a
+	// job a session holds is left alone. No row: no such job.
+	deleteByID: `/* qg:delete_by_id */ WITH tried AS (
+  SELECT queue, priority, run_at, job_id, pg_try_advisory_xact_lock(job_id) AS free
+  FROM que_jobs WHERE job_id = $1::bigint
+), deleted AS (
+  DELETE FROM que_jobs AS j USING tried AS t
+  WHERE t.free AND j.queue = t.queue AND j.priority = t.priority
+    AND j.run_at = t.run_at AND j.job_id = t.job_id
+  RETURNING j.job_id
+)
+SELECT t.free, EXISTS (SELECT 1 FROM deleted) FROM tried AS t`,
+
+	// retryByID moves job $1 to run now, and out of its dead-letter queue
+	// (prefix $2) when it was given up; as deleteByID, never a held job.
+	retryByID: `/* qg:retry_by_id */ WITH tried AS (
+  SELECT queue, priority, run_at, job_id, pg_try_advisory_xact_lock(job_id) AS free
+  FROM que_jobs WHERE job_id = $1::bigint
+), retried AS (
+  UPDATE que_jobs AS j
+  SET queue = CASE WHEN left(j.queue, length($2::text)) = $2::text
+                   THEN substr(j.queue, length($2::text) + 1) ELSE j.queue END,
+      run_at = now()
+  FROM tried AS t
+  WHERE t.free AND j.queue = t.queue AND j.priority = t.priority
+    AND j.run_at = t.run_at AND j.job_id = t.job_id
+  RETURNING j.job_id
+)
+SELECT t.free, EXISTS (SELECT 1 FROM retried) FROM tried AS t`,
+
+	scanJobInfo: func(row rowScanner, info *JobInfo) error {
+		var args []byte
+		err := row.Scan(&info.Queue, &info.Priority, runAtScanner{&info.RunAt}, &info.ID, &info.Type,
+			&args, &info.ErrorCount, &info.LastError, &info.State, &info.WorkerPID)
+		info.Args = args
+		return err
+	},
+
 	keyArgs: func(j *Job) []any {
 		return []any{j.Queue, j.Priority, runAtValue(j.RunAt), j.ID}
 	},
@@ -316,6 +373,25 @@ DROP FUNCTION IF EXISTS qg_notify_que_jobs();`,
 			&j.Args, &j.ErrorCount, &j.LastError)
 	},
 }
+
+// que0JobInfo is every job of que_jobs with its state (see [JobState]) and
+// the pid of the session holding its lock, if one does; the statements
+// that read it filter it.
+const que0JobInfo = `SELECT j.queue, j.priority, j.run_at, j.job_id, j.job_class, j.args::text,
+  j.error_count, j.last_error,
+  CASE WHEN left(j.queue, length('` + deadQueuePrefix + `')) = '` + deadQueuePrefix + `' THEN 'dead'
+       WHEN locks.pid IS NOT NULL THEN 'running'
+       WHEN j.run_at > now() AND j.error_count > 0 THEN 'retrying'
+       WHEN j.run_at > now() THEN 'scheduled'
+       ELSE 'ready' END AS state,
+  coalesce(locks.pid, 0) AS pid
+FROM que_jobs AS j
+LEFT JOIN (
+  SELECT (classid::bigint << 32) + objid::bigint AS job_id, pid
+  FROM pg_locks
+  WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+) AS locks USING (job_id)`
 
 // heldBy ends the WHERE clause of a statement on job $4 that must change
 // it only while the session whose pid is the parameter pid holds the job's

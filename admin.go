@@ -1,0 +1,157 @@
+package qg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrJobNotFound is wrapped when no job has the given job_id: it was worked
+// and deleted, or never there.
+var ErrJobNotFound = errors.New("qg: job not found")
+
+// ErrJobRunning is wrapped when a job cannot be changed because a session
+// (a Go or a Ruby worker) holds its lock: it is being worked. Nothing was
+// changed; try again once it is done.
+var ErrJobRunning = errors.New("qg: job is being worked")
+
+// JobState is what a job is doing, as [Client.ListJobs] reports it. Que's
+// table has no state column: the state is read from the row and from the
+// locks sessions hold.
+type JobState string
+
+// The states of a job, in the order a job usually goes through them.
+const (
+	JobScheduled JobState = "scheduled" // run_at is in the future; it never failed
+	JobReady     JobState = "ready"     // runnable now, waiting for a worker
+	JobRunning   JobState = "running"   // a session holds its lock
+	JobRetrying  JobState = "retrying"  // failed, waiting for its next try at run_at
+	JobDead      JobState = "dead"      // given up: in a queue DeadQueue named
+)
+
+// JobInfo is one job as an operator sees it: the row of que_jobs, its state
+// and the server process working it.
+type JobInfo struct {
+	ID         int64           `json:"job_id"`
+	Queue      string          `json:"queue"`
+	Priority   int16           `json:"priority"`
+	RunAt      time.Time       `json:"run_at"`
+	Type       string          `json:"job_class"`
+	Args       json.RawMessage `json:"args"`
+	ErrorCount int32           `json:"error_count"`
+	LastError  *string         `json:"last_error"`
+	State      JobState        `json:"state"`
+	// WorkerPID is the pid of the server session holding the job's lock
+	// (see pg_stat_activity), zero when no session does.
+	WorkerPID int `json:"worker_pid,omitempty"`
+}
+
+// JobFilter chooses the jobs [Client.ListJobs] returns. Its zero value is
+// the first 100 jobs of every queue, class and state, in job_id order.
+type JobFilter struct {
+	// Queues keeps the jobs of these queues ("" is the default queue).
+	// Empty: every queue.
+	Queues []string
+	// Types keeps the jobs of these job classes. Empty: every class.
+	Types []string
+	// State keeps the jobs in this state. Empty: every state.
+	State JobState
+	// AfterID keeps the jobs whose job_id is greater: pass the last ID of a
+	// page to get the next one (keyset paging). Zero: from the first job.
+	AfterID int64
+	// Limit is the most jobs returned. Zero means 100.
+	Limit int
+}
+
+// defaultListLimit is a JobFilter's Limit when zero.
+const defaultListLimit = 100
+
+// ListJobs returns the jobs f chooses, in job_id order. A page shorter than
+// the limit is the last one.
+func (c *Client) ListJobs(ctx context.Context, f JobFilter) ([]JobInfo, error) {
+	if c.isClosed() {
+		return nil, ErrClientClosed
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	queues, types := f.Queues, f.Types
+	if queues == nil {
+		queues = []string{}
+	}
+	if types == nil {
+		types = []string{}
+	}
+	rows, err := c.pool.QueryContext(ctx, c.d.listJobs, queues, types, f.AfterID, string(f.State), limit)
+	if err != nil {
+		return nil, fmt.Errorf("qg: list jobs: %w", err)
+	}
+	defer rows.Close()
+	jobs := []JobInfo{}
+	for rows.Next() {
+		var info JobInfo
+		if err := c.d.scanJobInfo(rows, &info); err != nil {
+			return nil, fmt.Errorf("qg: list jobs: %w", err)
+		}
+		jobs = append(jobs, info)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("qg: list jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// FindJob returns job id, whole, or an error wrapping [ErrJobNotFound].
+func (c *Client) FindJob(ctx context.Context, id int64) (*JobInfo, error) {
+	if c.isClosed() {
+		return nil, ErrClientClosed
+	}
+	var info JobInfo
+	err := c.d.scanJobInfo(c.pool.QueryRowContext(ctx, c.d.findJob, id), &info)
+	switch {
+	case isNoRows(err):
+		return nil, fmt.Errorf("qg: find job %d: %w", id, ErrJobNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("qg: find job %d: %w", id, err)
+	}
+	return &info, nil
+}
+
+// DeleteJob removes job id from que_jobs without running it. A job being
+// worked is left alone and the error wraps [ErrJobRunning]; a missing one
+// wraps [ErrJobNotFound].
+func (c *Client) DeleteJob(ctx context.Context, id int64) error {
+	return c.changeByID(ctx, "delete", id, c.d.deleteByID, id)
+}
+
+// RetryJob makes job id run now: its run_at becomes now(), and a given-up
+// job moves from its dead-letter queue back to its queue. Its error_count
+// and last_error stay, for the record. A job being worked is left alone and
+// the error wraps [ErrJobRunning]; a missing one wraps [ErrJobNotFound].
+func (c *Client) RetryJob(ctx context.Context, id int64) error {
+	return c.changeByID(ctx, "retry", id, c.d.retryByID, id, deadQueuePrefix)
+}
+
+// changeByID runs one of the dialect's by-id statements, which answer
+// whether the job was free and whether they changed it.
+func (c *Client) changeByID(ctx context.Context, what string, id int64, query string, args ...any) error {
+	if c.isClosed() {
+		return ErrClientClosed
+	}
+	var free, changed bool
+	err := c.pool.QueryRowContext(ctx, query, args...).Scan(&free, &changed)
+	switch {
+	case isNoRows(err):
+		return fmt.Errorf("qg: %s job %d: %w", what, id, ErrJobNotFound)
+	case err != nil:
+		return fmt.Errorf("qg: %s job %d: %w", what, id, err)
+	case !free:
+		return fmt.Errorf("qg: %s job %d: %w", what, id, ErrJobRunning)
+	case !changed: // it moved between the look-up and the change
+		return fmt.Errorf("qg: %s job %d: it changed meanwhile; try again: %w", what, id, ErrJobRunning)
+	}
+	return nil
+}
