@@ -31,6 +31,7 @@ type dialect struct {
 	insertJob       string // enqueue one job
 	insertJobs      string // enqueue many jobs from column arrays, in order
 	stats           string // per queue and class counts, with the jobs being worked
+	overview        string // per queue and class counts by state (overview.go)
 
 	installNotify string // the opt-in insert trigger that notifies listeners
 	removeNotify  string // its removal
@@ -273,6 +274,8 @@ LEFT JOIN (
 ) AS locks USING (job_id)
 GROUP BY queue, job_class
 ORDER BY queue, job_class`,
+
+	overview: que0Overview,
 
 	// The trigger notifies on notifyChannel with the queue's name for each
 	// job runnable now. A payload must stay under 8,000 bytes, so a queue

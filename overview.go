@@ -1,0 +1,95 @@
+package qg
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// QueueCounts counts the jobs of one queue and job class by what they are
+// doing, as [Client.Overview] reports them. A given-up job counts under the
+// queue it was given up from, not its dead-letter queue ([DeadQueue]).
+type QueueCounts struct {
+	Queue     string
+	Type      string
+	Ready     int // runnable now and free: waiting for a worker
+	Scheduled int // free, with run_at in the future (retries included)
+	Working   int // locked by a session (a Go or a Ruby worker) right now
+	Failing   int // failed at least once and not given up (working or not)
+	GivenUp   int // moved to the queue's dead-letter queue
+	// Expired is the jobs Que 2.x expired (expired_at set); always zero on
+	// a Que 0.x table, which has no such column.
+	Expired int
+	// OldestReadyAge is how long the oldest ready job has been runnable
+	// (now minus its run_at); zero when none is ready.
+	OldestReadyAge time.Duration
+}
+
+// Overview counts the jobs of every queue and job class by state, ordered by
+// queue and class, in one statement. Like [Client.StatsContext], a job
+// counts as working while any session of this database holds its lock.
+func (c *Client) Overview(ctx context.Context) ([]QueueCounts, error) {
+	if c.isClosed() {
+		return nil, ErrClientClosed
+	}
+	rows, err := c.pool.QueryContext(ctx, c.d.overview, deadQueuePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("qg: overview: %w", err)
+	}
+	defer rows.Close()
+	counts := []QueueCounts{}
+	for rows.Next() {
+		var q QueueCounts
+		var age float64
+		if err := rows.Scan(&q.Queue, &q.Type, &q.Ready, &q.Scheduled, &q.Working,
+			&q.Failing, &q.GivenUp, &q.Expired, &age); err != nil {
+			return nil, fmt.Errorf("qg: overview: %w", err)
+		}
+		q.OldestReadyAge = secondsDuration(age)
+		counts = append(counts, q)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("qg: overview: %w", err)
+	}
+	return counts, nil
+}
+
+// secondsDuration converts seconds to a Duration, the largest one for an
+// age beyond its range (a run_at of -infinity).
+func secondsDuration(s float64) time.Duration {
+	if s >= float64(math.MaxInt64)/float64(time.Second) {
+		return time.Duration(math.MaxInt64)
+	}
+	if s <= 0 {
+		return 0
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// que0Overview is the overview statement of a Que 0.x table: each job's
+// queue (without the dead-letter prefix, $1), state and age, grouped. The
+// ages are taken as epoch differences so that an infinite run_at gives an
+// infinite age instead of an interval overflow.
+const que0Overview = `/* qg:overview */ WITH locks AS (
+  SELECT (classid::bigint << 32) + objid::bigint AS job_id
+  FROM pg_locks
+  WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+), jobs AS (
+  SELECT left(j.queue, length($1::text)) = $1::text AS dead,
+    j.queue, j.job_class, j.run_at, j.error_count, l.job_id IS NOT NULL AS held
+  FROM que_jobs AS j LEFT JOIN locks AS l ON l.job_id = j.job_id
+)
+SELECT CASE WHEN dead THEN substr(queue, length($1::text) + 1) ELSE queue END AS q, job_class,
+  count(*) FILTER (WHERE NOT dead AND NOT held AND run_at <= now()),
+  count(*) FILTER (WHERE NOT dead AND NOT held AND run_at > now()),
+  count(*) FILTER (WHERE held),
+  count(*) FILTER (WHERE NOT dead AND error_count > 0),
+  count(*) FILTER (WHERE dead),
+  0,
+  coalesce(extract(epoch FROM now()) - extract(epoch FROM
+    min(run_at) FILTER (WHERE NOT dead AND NOT held AND run_at <= now())), 0)::float8
+FROM jobs
+GROUP BY q, job_class
+ORDER BY q, job_class`
