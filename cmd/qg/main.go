@@ -47,7 +47,7 @@ type env struct {
 }
 
 // commands lists the subcommands in the order `qg help` shows them.
-var commands = []*command{migrateCommand, statsCommand, enqueueCommand, retryCommand, pruneCommand}
+var commands = []*command{migrateCommand, statsCommand, enqueueCommand, retryCommand, pruneCommand, webCommand}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))

@@ -1,0 +1,120 @@
+package web
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/qg-go/qg"
+	"github.com/qg-go/qg/internal/pgtest"
+)
+
+// testDB is a pool on the database created for this test run.
+var testDB *sql.DB
+
+// TestMain creates a fresh database for the run, migrates it, runs the tests
+// and drops it.
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dbURL, drop, err := pgtest.CreateDatabase(pgtest.AdminURL(), pgtest.Name("qg_web_test"))
+	if err != nil {
+		fmt.Fprint(os.Stderr, pgtest.Unreachable(err, "make test"))
+		return 1
+	}
+	defer drop()
+	os.Setenv("DATABASE_URL", dbURL) // the runnable example opens it
+	if testDB, err = sql.Open("pgx", dbURL); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer testDB.Close()
+	if err := qg.Migrate(context.Background(), testDB); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+var queueUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
+
+// testQueue names a queue of the test's own.
+func testQueue(t *testing.T) string {
+	return "web_" + strings.ToLower(queueUnsafe.ReplaceAllString(t.Name(), "_"))
+}
+
+// setup returns a Client on the test database, a server of a handler with
+// cfg mounted under /admin/qg, and the test's queue.
+func setup(t *testing.T, cfg Config) (*qg.Client, *httptest.Server, string) {
+	t.Helper()
+	c, err := qg.NewClient2(testDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	h, err := New(c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/admin/qg/", http.StripPrefix("/admin/qg", h))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return c, srv, testQueue(t)
+}
+
+// enqueue enqueues j and fails the test when it cannot.
+func enqueue(t *testing.T, c *qg.Client, j *qg.Job) *qg.Job {
+	t.Helper()
+	if err := c.Enqueue(j); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// get fetches path of srv and returns the status and body.
+func get(t *testing.T, client *http.Client, srv *httptest.Server, path string) (int, string) {
+	t.Helper()
+	if client == nil {
+		client = srv.Client()
+	}
+	res, err := client.Get(srv.URL + "/admin/qg" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, string(b)
+}
+
+// jobRow reads back a job's run_at in the past (runnable) and queue.
+func jobRow(t *testing.T, id int64) (queue string, runnable bool) {
+	t.Helper()
+	err := testDB.QueryRow(`SELECT queue, run_at <= now() FROM que_jobs WHERE job_id = $1`, id).Scan(&queue, &runnable)
+	if err != nil {
+		t.Fatalf("job %d: %v", id, err)
+	}
+	return queue, runnable
+}
+
+// q is a query string.
+func q(kv ...string) string {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return v.Encode()
+}
