@@ -85,7 +85,8 @@ func (c *Client) ListJobs(ctx context.Context, f JobFilter) ([]JobInfo, error) {
 	if types == nil {
 		types = []string{}
 	}
-	rows, err := c.pool.QueryContext(ctx, c.d.listJobs, queues, types, f.AfterID, string(f.State), limit)
+	query, args := c.d.listJobs(queues, types, f.AfterID, string(f.State), limit)
+	rows, err := c.pool.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("qg: list jobs: %w", err)
 	}
@@ -110,7 +111,8 @@ func (c *Client) FindJob(ctx context.Context, id int64) (*JobInfo, error) {
 		return nil, ErrClientClosed
 	}
 	var info JobInfo
-	err := c.d.scanJobInfo(c.pool.QueryRowContext(ctx, c.d.findJob, id), &info)
+	query, args := c.d.findJob(id)
+	err := c.d.scanJobInfo(c.pool.QueryRowContext(ctx, query, args...), &info)
 	switch {
 	case isNoRows(err):
 		return nil, fmt.Errorf("qg: find job %d: %w", id, ErrJobNotFound)
@@ -124,7 +126,8 @@ func (c *Client) FindJob(ctx context.Context, id int64) (*JobInfo, error) {
 // worked is left alone and the error wraps [ErrJobRunning]; a missing one
 // wraps [ErrJobNotFound].
 func (c *Client) DeleteJob(ctx context.Context, id int64) error {
-	return c.changeByID(ctx, "delete", id, c.d.deleteByID, id)
+	query, args := c.d.deleteByID(id)
+	return c.changeByID(ctx, "delete", id, query, args)
 }
 
 // RetryJob makes job id run now: its run_at becomes now(), and a given-up
@@ -132,12 +135,13 @@ func (c *Client) DeleteJob(ctx context.Context, id int64) error {
 // and last_error stay, for the record. A job being worked is left alone and
 // the error wraps [ErrJobRunning]; a missing one wraps [ErrJobNotFound].
 func (c *Client) RetryJob(ctx context.Context, id int64) error {
-	return c.changeByID(ctx, "retry", id, c.d.retryByID, id, deadQueuePrefix)
+	query, args := c.d.retryByID(id)
+	return c.changeByID(ctx, "retry", id, query, args)
 }
 
 // changeByID runs one of the dialect's by-id statements, which answer
 // whether the job was free and whether they changed it.
-func (c *Client) changeByID(ctx context.Context, what string, id int64, query string, args ...any) error {
+func (c *Client) changeByID(ctx context.Context, what string, id int64, query string, args []any) error {
 	if c.isClosed() {
 		return ErrClientClosed
 	}

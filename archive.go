@@ -21,27 +21,16 @@ const (
 // when theirs is zero or negative.
 const DefaultPruneBatch = 1000
 
-const (
-	// installArchive puts the archive trigger on que_jobs.
-	installArchive = `/* qg:install_archive */ DROP TRIGGER IF EXISTS qg_archive_jobs ON que_jobs;
-CREATE TRIGGER qg_archive_jobs AFTER DELETE ON que_jobs
-  REFERENCING OLD TABLE AS qg_archived_jobs
-  FOR EACH STATEMENT EXECUTE FUNCTION qg_archive_jobs();`
-
-	// removeArchive takes it off; the archive's rows stay.
-	removeArchive = `/* qg:remove_archive */ DROP TRIGGER IF EXISTS qg_archive_jobs ON que_jobs`
-
-	// pruneArchive deletes one batch of rows finished more than $1 seconds
-	// ago, oldest first, by ctid (a TID scan); concurrent prunes skip each
-	// other's rows instead of waiting.
-	pruneArchive = `/* qg:prune_archive */ DELETE FROM qg_jobs_archive
+// pruneArchive deletes one batch of rows finished more than $1 seconds
+// ago, oldest first, by ctid (a TID scan); concurrent prunes skip each
+// other's rows instead of waiting.
+const pruneArchive = `/* qg:prune_archive */ DELETE FROM qg_jobs_archive
 WHERE ctid = ANY (ARRAY(
   SELECT ctid FROM qg_jobs_archive
   WHERE finished_at < now() - make_interval(secs => $1::double precision)
   ORDER BY finished_at
   LIMIT $2
   FOR UPDATE SKIP LOCKED))`
-)
 
 // EnableArchive makes every job deleted from que_jobs be copied, in the
 // deleting transaction, into the table qg_jobs_archive: all of que_jobs'
@@ -72,7 +61,7 @@ func EnableArchive(ctx context.Context, db *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, string(schema)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, installArchive)
+		_, err := tx.ExecContext(ctx, dialectOr0(ctx, tx).installArchive())
 		return err
 	})
 	if err != nil {
@@ -85,7 +74,7 @@ func EnableArchive(ctx context.Context, db *sql.DB) error {
 // there: deleted jobs are no longer archived. The rows already archived
 // stay in qg_jobs_archive.
 func DisableArchive(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, removeArchive); err != nil {
+	if _, err := db.ExecContext(ctx, dialectOr0(ctx, db).removeArchive()); err != nil {
 		return fmt.Errorf("qg: disable archive: %w", err)
 	}
 	return nil

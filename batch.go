@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 )
 
 // EnqueueBatch inserts jobs into que_jobs in one statement and one round
@@ -62,7 +61,8 @@ func (c *Client) insertBatch(ctx context.Context, q Queryer, jobs []*Job) error 
 	if unique, err := c.enqueueUniqueBatch(ctx, q, jobs); unique {
 		return err
 	}
-	rows, err := q.QueryContext(ctx, c.d.insertJobs, c.d.insertManyArgs(jobs)...)
+	query, args := c.d.insertJobs(jobs)
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("qg: enqueue batch of %d jobs: %w", len(jobs), err)
 	}
@@ -102,28 +102,4 @@ func (c *Client) runSyncBatch(ctx context.Context, jobs []*Job, tx *sql.Tx) erro
 		}
 	}
 	return nil
-}
-
-// batchColumns turns jobs into the column arrays insertJobs unnests.
-func batchColumns(jobs []*Job) (queues []string, priorities []int16, runAts []string, types, args []string) {
-	for _, j := range jobs {
-		runAt := "" // empty: now()
-		if !j.RunAt.IsZero() {
-			runAt = formatRunAt(j.RunAt)
-		}
-		queues = append(queues, j.Queue)
-		priorities = append(priorities, j.Priority)
-		runAts = append(runAts, runAt)
-		types = append(types, j.Type)
-		args = append(args, jobArgs(j))
-	}
-	return queues, priorities, runAts, types, args
-}
-
-// formatRunAt writes a run_at as timestamptz text, infinities included.
-func formatRunAt(t time.Time) string {
-	if v, ok := runAtValue(t).(string); ok {
-		return v
-	}
-	return t.Format(time.RFC3339Nano)
 }

@@ -72,7 +72,8 @@ func (j *Job) commitBatch() error {
 	ctx, cancel := context.WithTimeout(j.client.ctx, finishTimeout)
 	defer cancel()
 	if !j.deleted && !j.errored {
-		tag, err := j.pgxConn.Exec(ctx, j.d.deleteHeldJob, append(j.d.keyArgs(j), int64(j.pid))...)
+		query, args := j.d.deleteJob(j, j.pid)
+		tag, err := j.pgxConn.Exec(ctx, query, args...)
 		if err == nil && tag.RowsAffected() != 1 {
 			err = errVanished
 		}
@@ -105,8 +106,8 @@ func (j *Job) doneBatch() {
 
 // buryHeld gives a batch job up while the locker's session holds its lock,
 // and returns errLockLost when it no longer does.
-func (j *Job) buryHeld(ctx context.Context, args []any) error {
-	row, err := j.queryRow(ctx, j.d.buryHeldJob, append(args, int64(j.pid))...)
+func (j *Job) buryHeld(ctx context.Context, query string, args []any) error {
+	row, err := j.queryRow(ctx, query, args...)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ type Client struct {
 	EnqueueMiddleware []EnqueueMiddleware
 
 	pool *sql.DB
-	d    *dialect
+	d    dialect // the table generation, detected by newClient
 
 	ctx    context.Context // parent of every job's context; ends with Close
 	cancel context.CancelFunc
@@ -81,10 +81,11 @@ func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
 	if _, ok := pool.Driver().(*stdlib.Driver); !ok {
 		return nil, fmt.Errorf("qg: new client: the *sql.DB must use the pgx stdlib driver, not %T", pool.Driver())
 	}
-	if err := checkTable(ctx, pool, que0); err != nil {
+	d, err := detectDialect(ctx, pool)
+	if err != nil {
 		return nil, wrap("qg: new client", err)
 	}
-	c := &Client{pool: pool, d: que0, locked: make(map[*Job]struct{})}
+	c := &Client{pool: pool, d: d, locked: make(map[*Job]struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }

@@ -88,16 +88,16 @@ func (c *Client) insertOne(ctx context.Context, q Queryer, j *Job) error {
 	if unique, err := c.enqueueUnique(ctx, q, j); unique {
 		return err
 	}
-	args := c.d.insertArgs(j)
+	query, args := c.d.insertJob(j)
 	var err error
 	if db, ok := q.(*sql.DB); ok {
 		err = onPoolConn(ctx, db, func(pc *pgx.Conn) error {
-			return scanInserted(pc.QueryRow(context.Background(), c.d.insertJob, args...), j)
+			return scanInserted(pc.QueryRow(context.Background(), query, args...), j)
 		}, func(conn *sql.Conn) error {
-			return scanInserted(conn.QueryRowContext(ctx, c.d.insertJob, args...), j)
+			return scanInserted(conn.QueryRowContext(ctx, query, args...), j)
 		})
 	} else {
-		err = scanInserted(q.QueryRowContext(ctx, c.d.insertJob, args...), j)
+		err = scanInserted(q.QueryRowContext(ctx, query, args...), j)
 	}
 	if err != nil {
 		return fmt.Errorf("qg: enqueue %s job in queue %s: %w", quoted(j.Type), quoted(j.Queue), err)

@@ -103,7 +103,7 @@ type Job struct {
 	mu            sync.Mutex
 	fieldsMu      sync.Mutex // guards the jobFields against readers on other goroutines; held for no statement
 	client        *Client
-	d             *dialect
+	d             dialect
 	conn          *sql.Conn // the pinned connection holding the lock; nil for injected jobs
 	pgxConn       *pgx.Conn // the driver connection under conn, or an injected one
 	pid           uint32    // the server process holding the lock
@@ -180,10 +180,7 @@ func (j *Job) Delete() error {
 	}
 	ctx, cancel := j.finishContext()
 	defer cancel()
-	query, args := j.d.deleteJob, j.d.keyArgs(j)
-	if j.locker != nil {
-		query, args = j.d.deleteHeldJob, append(args, int64(j.pid))
-	}
+	query, args := j.d.deleteJob(j, j.holder())
 	n, err := j.exec(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("qg: delete job %d: %w", j.ID, err)
@@ -213,10 +210,7 @@ func (j *Job) errorIn(delay time.Duration, msg string) error {
 	}
 	ctx, cancel := j.finishContext()
 	defer cancel()
-	query, args := j.d.failJob, append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
-	if j.locker != nil {
-		query, args = j.d.failHeldJob, append(args, int64(j.pid))
-	}
+	query, args := j.d.failJob(j, delay, msg, j.holder())
 	j.saveFields() // a rollback of the job's transaction undoes this failure
 	row, err := j.queryRow(ctx, query, args...)
 	if err != nil {
@@ -270,6 +264,15 @@ func (j *Job) ensureDialect() {
 	if j.d == nil {
 		j.d = que0
 	}
+}
+
+// holder is the pid of the session holding the job's lock when it is not
+// the session of the job's statements (a batch locker's), 0 otherwise.
+func (j *Job) holder() uint32 {
+	if j.locker != nil {
+		return j.pid
+	}
+	return 0
 }
 
 // finishContext is the context of statements that finish a job: they must

@@ -79,7 +79,7 @@ func (j *Job) release() {
 	keep := !j.broken
 	if keep && !j.unlocked {
 		var unlocked bool
-		err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked)
+		err := j.conn.QueryRowContext(ctx, unlockJob, j.ID).Scan(&unlocked)
 		keep = err == nil && unlocked
 	}
 	putBack(j.conn, keep)

@@ -20,8 +20,8 @@ func (j *Job) recordFailure(delay time.Duration, msg string) error {
 	if j.unlocked {
 		// The lock is gone already: record only if no one took the job.
 		j.Done()
-		args := append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
-		return j.client.execIfFree(j, j.d.failJob, args...)
+		query, args := j.d.failJob(j, delay, msg, 0)
+		return j.client.execIfFree(j, query, args)
 	}
 	err := j.errorIn(delay, msg)
 	if err == nil || j.client == nil {
@@ -34,42 +34,39 @@ func (j *Job) recordFailure(delay time.Duration, msg string) error {
 		return err
 	}
 	j.Done()
-	args := append(j.d.keyArgs(j), delay.Seconds(), cleanText(msg))
-	return j.client.execIfFree(j, j.d.failJob, args...)
+	query, args := j.d.failJob(j, delay, msg, 0)
+	return j.client.execIfFree(j, query, args)
 }
 
 // bury gives the job up: it moves to its dead-letter queue (DeadQueue) with
 // its error count raised and its last error, where no worker takes it.
 func (j *Job) bury(msg string) error {
-	dead := DeadQueue(j.Queue)
-	args := append(j.d.keyArgs(j), dead, cleanText(msg))
-	err := j.buryOnce(args)
+	query, args, buried := j.d.giveUpJob(j, msg, j.holder())
+	err := j.buryOnce(query, args)
 	if err != nil && j.locker != nil && j.freshBatchConn(err) {
-		err = j.buryOnce(args)
+		err = j.buryOnce(query, args)
 	}
 	if err != nil && j.client != nil && j.locker == nil {
 		j.Done()
-		err = j.client.execIfFree(j, j.d.buryJob, args...)
+		err = j.client.execIfFree(j, query, args)
 	}
 	if err != nil {
 		return fmt.Errorf("qg: give up job %d: %w", j.ID, err)
 	}
-	f := j.fields()
-	f.queue, f.errorCount = dead, f.errorCount+1
-	j.setFields(f)
+	j.setFields(buried)
 	return nil
 }
 
 // buryOnce runs the statement that gives the job up, on its connection.
-func (j *Job) buryOnce(args []any) error {
+func (j *Job) buryOnce(query string, args []any) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	ctx, cancel := j.finishContext()
 	defer cancel()
 	if j.locker != nil {
-		return j.buryHeld(ctx, args)
+		return j.buryHeld(ctx, query, args)
 	}
-	_, err := j.exec(ctx, j.d.buryJob, args...)
+	_, err := j.exec(ctx, query, args...)
 	return err
 }
 
@@ -77,7 +74,7 @@ func (j *Job) buryOnce(args []any) error {
 // transaction that first takes j's lock at transaction level: it runs only
 // once no session holds the job's lock (waiting up to 5 s for it), and the
 // lock ends with the transaction, so nothing can leak.
-func (c *Client) execIfFree(j *Job, query string, args ...any) error {
+func (c *Client) execIfFree(j *Job, query string, args []any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
 	tx, err := c.pool.BeginTx(ctx, nil)
@@ -91,7 +88,7 @@ func (c *Client) execIfFree(j *Job, query string, args ...any) error {
 	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '5s'`); err != nil {
 		return fmt.Errorf("qg: job %d: %w", j.ID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, j.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, lockJobInTxn, j.ID); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
 			return nil // another worker has it now; it records its own outcome

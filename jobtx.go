@@ -23,8 +23,9 @@ import (
 func (j *Job) walkInTx(ctx context.Context, queue string) (found, exists bool, err error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(j.d.lockJobInTx, queue, j.client.heldIDs())
-	b.Queue(j.d.lockedJobExists)
+	query, args := j.d.lockJobInTx(queue, j.client.heldIDs())
+	b.Queue(query, args...)
+	b.Queue(j.d.lockedJobExists())
 	found, exists, fresh, err := j.readWalkInTx(j.pgxConn.SendBatch(ctx, b))
 	if err != nil {
 		return false, false, fmt.Errorf("lock job in a transaction: %w", err)
@@ -66,7 +67,8 @@ func (j *Job) walkThenBegin(ctx context.Context, queue string) (found, exists bo
 func (j *Job) beginIfExists(ctx context.Context) (bool, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(j.d.jobExists, j.d.keyArgs(j)...)
+	query, args := j.d.jobExists(j)
+	b.Queue(query, args...)
 	br := j.pgxConn.SendBatch(ctx, b)
 	var exists bool
 	_, err := br.Exec()
@@ -216,12 +218,13 @@ func (j *Job) commit() error {
 func (j *Job) finishBatch() *pgx.Batch {
 	b := &pgx.Batch{}
 	if !j.deleted && !j.errored {
-		b.Queue(j.d.deleteLockedJob, j.d.keyArgs(j)...)
+		query, args := j.d.deleteLockedJob(j)
+		b.Queue(query, args...)
 	} else {
 		b.Queue("SELECT 1")
 	}
 	b.Queue("COMMIT")
-	b.Queue(j.d.unlockJob, j.ID)
+	b.Queue(unlockJob, j.ID)
 	return b
 }
 

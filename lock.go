@@ -110,14 +110,16 @@ func (j *Job) walkThenCheck(ctx context.Context, queue string) (found, exists bo
 	if err != nil || !found {
 		return false, false, err
 	}
-	err = j.conn.QueryRowContext(ctx, j.d.jobExists, j.d.keyArgs(j)...).Scan(&exists)
+	query, args := j.d.jobExists(j)
+	err = j.conn.QueryRowContext(ctx, query, args...).Scan(&exists)
 	return true, exists, err
 }
 
 // walk runs lockJob, outside any transaction, and fills j with the job it
 // locked; found is false when it locked none.
 func (j *Job) walk(ctx context.Context, queue string) (found bool, err error) {
-	err = j.d.scanJob(j.conn.QueryRowContext(ctx, j.d.lockJob, queue, j.client.heldIDs()), j)
+	query, args := j.d.lockJob(queue, j.client.heldIDs())
+	err = j.d.scanJob(j.conn.QueryRowContext(ctx, query, args...), j)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -127,7 +129,7 @@ func (j *Job) walk(ctx context.Context, queue string) (found bool, err error) {
 // unlockVanished gives back the lock of a job that was gone once locked.
 func (j *Job) unlockVanished(ctx context.Context) error {
 	var unlocked bool
-	if err := j.conn.QueryRowContext(ctx, j.d.unlockJob, j.ID).Scan(&unlocked); err != nil {
+	if err := j.conn.QueryRowContext(ctx, unlockJob, j.ID).Scan(&unlocked); err != nil {
 		return err
 	}
 	if !unlocked {

@@ -165,14 +165,16 @@ func (l *locker) pipeline(ctx context.Context, deletes, unlocks []*Job, room int
 	b := &pgx.Batch{}
 	if len(deletes) > 0 {
 		b.Queue("BEGIN")
-		b.Queue(d.deleteJobs, d.keysArgs(deletes)...)
+		query, args := d.deleteJobs(deletes)
+		b.Queue(query, args...)
 		b.Queue("COMMIT")
 	}
 	if len(unlocks) > 0 {
-		b.Queue(d.unlockJobs, jobIDs(unlocks))
+		b.Queue(unlockJobs, jobIDs(unlocks))
 	}
 	if room > 0 {
-		b.Queue(d.lockJobs, l.queue, room, l.skipIDs())
+		query, args := d.lockJobs(l.queue, room, l.skipIDs())
+		b.Queue(query, args...)
 	}
 	br := l.pc.SendBatch(ctx, b)
 	locked, err := l.readPipeline(br, len(deletes) > 0, len(unlocks) > 0, room > 0)
@@ -242,7 +244,8 @@ func (l *locker) recheck(ctx context.Context, locked []*Job) ([]*Job, error) {
 	if len(locked) == 0 {
 		return nil, nil
 	}
-	rows, err := l.pc.Query(ctx, l.c.d.jobsExist, l.c.d.keysArgs(locked)...)
+	query, args := l.c.d.jobsExist(locked)
+	rows, err := l.pc.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("re-check locked jobs: %w", err)
 	}
@@ -266,7 +269,7 @@ func (l *locker) recheck(ctx context.Context, locked []*Job) ([]*Job, error) {
 		}
 	}
 	if len(gone) > 0 {
-		if _, err := l.pc.Exec(ctx, l.c.d.unlockJobs, jobIDs(gone)); err != nil {
+		if _, err := l.pc.Exec(ctx, unlockJobs, jobIDs(gone)); err != nil {
 			return nil, fmt.Errorf("unlock vanished jobs: %w", err)
 		}
 		for _, j := range gone {

@@ -17,7 +17,7 @@ import (
 // installed by default; it is idempotent, and [RemoveNotifyTrigger] removes
 // it. Ruby Que 0.x ignores the trigger.
 func InstallNotifyTrigger(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, que0.installNotify); err != nil {
+	if _, err := db.ExecContext(ctx, dialectOr0(ctx, db).installNotify()); err != nil {
 		return fmt.Errorf("qg: install notify trigger: %w", err)
 	}
 	return nil
@@ -26,7 +26,7 @@ func InstallNotifyTrigger(ctx context.Context, db *sql.DB) error {
 // RemoveNotifyTrigger removes the trigger InstallNotifyTrigger installed,
 // if it is there.
 func RemoveNotifyTrigger(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, que0.removeNotify); err != nil {
+	if _, err := db.ExecContext(ctx, dialectOr0(ctx, db).removeNotify()); err != nil {
 		return fmt.Errorf("qg: remove notify trigger: %w", err)
 	}
 	return nil

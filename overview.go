@@ -33,7 +33,8 @@ func (c *Client) Overview(ctx context.Context) ([]QueueCounts, error) {
 	if c.isClosed() {
 		return nil, ErrClientClosed
 	}
-	rows, err := c.pool.QueryContext(ctx, c.d.overview, deadQueuePrefix)
+	query, args := c.d.overview()
+	rows, err := c.pool.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("qg: overview: %w", err)
 	}
@@ -66,30 +67,3 @@ func secondsDuration(s float64) time.Duration {
 	}
 	return time.Duration(s * float64(time.Second))
 }
-
-// que0Overview is the overview statement of a Que 0.x table: each job's
-// queue (without the dead-letter prefix, $1), state and age, grouped. The
-// ages are taken as epoch differences so that an infinite run_at gives an
-// infinite age instead of an interval overflow.
-const que0Overview = `/* qg:overview */ WITH locks AS (
-  SELECT (classid::bigint << 32) + objid::bigint AS job_id
-  FROM pg_locks
-  WHERE locktype = 'advisory' AND objsubid = 1 AND granted
-    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-), jobs AS (
-  SELECT left(j.queue, length($1::text)) = $1::text AS dead,
-    j.queue, j.job_class, j.run_at, j.error_count, l.job_id IS NOT NULL AS held
-  FROM que_jobs AS j LEFT JOIN locks AS l ON l.job_id = j.job_id
-)
-SELECT CASE WHEN dead THEN substr(queue, length($1::text) + 1) ELSE queue END AS q, job_class,
-  count(*) FILTER (WHERE NOT dead AND NOT held AND run_at <= now()),
-  count(*) FILTER (WHERE NOT dead AND NOT held AND run_at > now()),
-  count(*) FILTER (WHERE held),
-  count(*) FILTER (WHERE NOT dead AND error_count > 0),
-  count(*) FILTER (WHERE dead),
-  0,
-  coalesce(extract(epoch FROM now()) - extract(epoch FROM
-    min(run_at) FILTER (WHERE NOT dead AND NOT held AND run_at <= now())), 0)::float8
-FROM jobs
-GROUP BY q, job_class
-ORDER BY q, job_class`

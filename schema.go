@@ -60,7 +60,7 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 		migrateLockKey[0], migrateLockKey[1]); err != nil {
 		return fmt.Errorf("qg: migrate: take migration lock: %w", err)
 	}
-	err = checkTable(ctx, tx, que0)
+	_, err = detectDialect(ctx, tx)
 	if errors.Is(err, ErrNoTable) {
 		if _, err := tx.ExecContext(ctx, Schema); err != nil {
 			return fmt.Errorf("qg: migrate: create que_jobs: %w", err)
@@ -75,38 +75,4 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("qg: migrate: commit: %w", err)
 	}
 	return nil
-}
-
-// checkTable returns nil when que_jobs exists at the dialect's schema version,
-// and an error wrapping ErrNoTable or ErrSchemaVersion otherwise.
-func checkTable(ctx context.Context, q Queryer, d *dialect) error {
-	var exists bool
-	var version sql.NullString
-	err := q.QueryRowContext(ctx, `SELECT to_regclass('que_jobs') IS NOT NULL,
-  obj_description(to_regclass('que_jobs'), 'pg_class')`).Scan(&exists, &version)
-	if err != nil {
-		return fmt.Errorf("qg: check que_jobs: %w", err)
-	}
-	if !exists {
-		return ErrNoTable
-	}
-	if version.String != d.version {
-		return fmt.Errorf("%w: que_jobs is at Que schema version %s; qg works version %s (Ruby Que 0.x)",
-			ErrSchemaVersion, describeVersion(version), d.version)
-	}
-	return nil
-}
-
-// describeVersion names a que_jobs table comment for an error message.
-func describeVersion(v sql.NullString) string {
-	switch {
-	case !v.Valid || v.String == "":
-		return "unknown (the table has no version comment)"
-	case v.String == "4" || v.String == "5" || v.String == "6":
-		return v.String + " (Ruby Que 1.x)"
-	case v.String == "7":
-		return v.String + " (Ruby Que 2.x)"
-	default:
-		return fmt.Sprintf("%q", v.String)
-	}
 }

@@ -29,7 +29,7 @@ func (c *Client) StatsContext(ctx context.Context) ([]JobStats, error) {
 	if c.isClosed() {
 		return nil, ErrClientClosed
 	}
-	rows, err := c.pool.QueryContext(ctx, c.d.stats)
+	rows, err := c.pool.QueryContext(ctx, c.d.stats())
 	if err != nil {
 		return nil, fmt.Errorf("qg: stats: %w", err)
 	}

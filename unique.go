@@ -29,7 +29,7 @@ var ErrUniqueUnavailable = errors.New("qg: unique jobs are not enabled: run qg.M
 // producer that reuses its job_id does not. Idempotent; [DisableUniqueJobs] removes them, after which
 // unique enqueues fail with ErrUniqueUnavailable.
 func EnableUniqueJobs(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, enableUnique); err != nil {
+	if _, err := db.ExecContext(ctx, dialectOr0(ctx, db).enableUnique()); err != nil {
 		return fmt.Errorf("qg: enable unique jobs: %w", err)
 	}
 	return nil
@@ -37,94 +37,25 @@ func EnableUniqueJobs(ctx context.Context, db *sql.DB) error {
 
 // DisableUniqueJobs removes the triggers EnableUniqueJobs installed.
 func DisableUniqueJobs(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, disableUnique); err != nil {
+	if _, err := db.ExecContext(ctx, dialectOr0(ctx, db).disableUnique()); err != nil {
 		return fmt.Errorf("qg: disable unique jobs: %w", err)
 	}
 	return nil
 }
-
-const (
-	enableUnique = `/* qg:enable_unique */ DO $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger
-                 WHERE tgrelid = 'que_jobs'::regclass AND tgname = 'qg_unique_deleted') THEN
-    CREATE TRIGGER qg_unique_deleted AFTER DELETE ON que_jobs
-      FOR EACH ROW EXECUTE FUNCTION qg_unique_release();
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger
-                 WHERE tgrelid = 'que_jobs'::regclass AND tgname = 'qg_unique_buried') THEN
-    CREATE TRIGGER qg_unique_buried AFTER UPDATE OF queue ON que_jobs
-      FOR EACH ROW
-      WHEN (NEW.queue LIKE 'qg:dead:%' AND OLD.queue NOT LIKE 'qg:dead:%')
-      EXECUTE FUNCTION qg_unique_release();
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger
-                 WHERE tgrelid = 'que_jobs'::regclass AND tgname = 'qg_unique_truncated') THEN
-    CREATE TRIGGER qg_unique_truncated AFTER TRUNCATE ON que_jobs
-      FOR EACH STATEMENT EXECUTE FUNCTION qg_unique_truncated();
-  END IF;
-END
-$$`
-	disableUnique = `/* qg:disable_unique */ DROP TRIGGER IF EXISTS qg_unique_deleted ON que_jobs;
-DROP TRIGGER IF EXISTS qg_unique_buried ON que_jobs;
-DROP TRIGGER IF EXISTS qg_unique_truncated ON que_jobs`
-)
 
 // maxUniqueTries bounds the runs of insertUnique for one job. A run is
 // inconclusive only when a concurrent transaction took or re-took the key
 // after the run's snapshot; the next run sees it.
 const maxUniqueTries = 10
 
-const (
-	// insertUnique takes the job's key ($6) and inserts the job with the
-	// same job_id, or returns the job holding the key: one row, or none
-	// when the snapshot missed a concurrent change of the key (run again).
-	// fresh waits for an uncommitted insert of the key; reclaimed takes an
-	// expired key with a row lock; neither locks a key that is taken.
-	insertUnique = `/* qg:insert_unique */ WITH armed AS (
-  SELECT count(*) = 3 AS ok FROM pg_trigger
-  WHERE tgrelid = 'que_jobs'::regclass AND tgenabled <> 'D'
-    AND tgname IN ('qg_unique_deleted', 'qg_unique_buried', 'qg_unique_truncated')
-), fresh AS (
-  INSERT INTO qg_unique (key, job_id, hold, queue, job_class, args_md5)
-  SELECT $6::text, nextval(pg_get_serial_sequence('que_jobs', 'job_id')::regclass),
-    make_interval(secs => $7::double precision), $1::text, $4::text, md5($5::json::text)
-  FROM armed WHERE ok
-  ON CONFLICT (key) DO NOTHING
-  RETURNING job_id
-), reclaimed AS (
-  UPDATE qg_unique
-  SET job_id = nextval(pg_get_serial_sequence('que_jobs', 'job_id')::regclass),
-    hold = make_interval(secs => $7::double precision), expires_at = NULL,
-    queue = $1::text, job_class = $4::text, args_md5 = md5($5::json::text)
-  WHERE key = $6::text AND expires_at <= statement_timestamp()
-    AND (SELECT ok FROM armed) AND NOT EXISTS (SELECT FROM fresh)
-  RETURNING job_id
-), claim AS (
-  SELECT job_id FROM fresh UNION ALL SELECT job_id FROM reclaimed
-), job AS (
-  INSERT INTO que_jobs (job_id, queue, priority, run_at, job_class, args)
-  SELECT job_id, $1::text, coalesce($2::smallint, 100), coalesce($3::timestamptz, now()), $4::text, $5::json
-  FROM claim
-  RETURNING job_id, priority, run_at
-)
-SELECT 'inserted', job_id, priority, run_at FROM job
-UNION ALL
-SELECT 'duplicate', job_id, NULL, NULL FROM qg_unique
-WHERE key = $6::text AND (expires_at IS NULL OR expires_at > statement_timestamp())
-  AND (SELECT ok FROM armed) AND NOT EXISTS (SELECT FROM claim)
-UNION ALL
-SELECT 'unarmed', NULL, NULL, NULL FROM armed WHERE NOT ok`
-
-	// pruneUnique deletes one batch of keys expired more than $1 seconds
-	// ago; a key being re-taken is skipped.
-	pruneUnique = `/* qg:prune_unique */ DELETE FROM qg_unique
+// pruneUnique deletes one batch of keys expired more than $1 seconds ago;
+// a key being re-taken is skipped.
+const pruneUnique = `/* qg:prune_unique */ DELETE FROM qg_unique
 WHERE ctid = ANY (ARRAY(
   SELECT ctid FROM qg_unique
   WHERE expires_at < statement_timestamp() - make_interval(secs => $1::double precision)
   LIMIT $2
   FOR UPDATE SKIP LOCKED))`
-)
 
 // isUnique reports whether j asks to be unique.
 func (j *Job) isUnique() bool {
@@ -142,9 +73,9 @@ func (c *Client) enqueueUnique(ctx context.Context, q Queryer, j *Job) (bool, er
 	if err != nil {
 		return true, fmt.Errorf("qg: enqueue unique %s job in queue %s: %w", quoted(j.Type), quoted(j.Queue), err)
 	}
-	args := append(c.d.insertArgs(j), key, max(j.UniqueFor, 0).Seconds())
+	query, args := c.d.insertUnique(j, key, j.UniqueFor)
 	for range maxUniqueTries {
-		done, err := insertUniqueOnce(ctx, q, j, args)
+		done, err := insertUniqueOnce(ctx, q, j, query, args)
 		if err != nil {
 			return true, fmt.Errorf("qg: enqueue unique %s job in queue %s: %w", quoted(j.Type), quoted(j.Queue), err)
 		}
@@ -156,14 +87,14 @@ func (c *Client) enqueueUnique(ctx context.Context, q Queryer, j *Job) (bool, er
 		quoted(j.Type), quoted(j.Queue), maxUniqueTries)
 }
 
-// insertUniqueOnce runs insertUnique once. It reports false when the run
+// insertUniqueOnce runs the dialect's insertUnique statement once. It reports false when the run
 // was inconclusive.
-func insertUniqueOnce(ctx context.Context, q Queryer, j *Job, args []any) (bool, error) {
+func insertUniqueOnce(ctx context.Context, q Queryer, j *Job, query string, args []any) (bool, error) {
 	var result string
 	var id sql.NullInt64
 	var priority sql.NullInt16
 	var runAt time.Time
-	err := q.QueryRowContext(ctx, insertUnique, args...).
+	err := q.QueryRowContext(ctx, query, args...).
 		Scan(&result, &id, &priority, optionalRunAt{&runAt})
 	switch {
 	case isNoRows(err):

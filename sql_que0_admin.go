@@ -1,0 +1,117 @@
+package qg
+
+// The statements of the Que 0.x table (see que0Table) that operators and
+// dashboards run: the overview by state and the jobs by id.
+
+func (que0Table) overview() (string, []any) { return que0Overview, []any{deadQueuePrefix} }
+
+func (que0Table) listJobs(queues, types []string, afterID int64, state string, limit int) (string, []any) {
+	return que0ListJobs, []any{queues, types, afterID, state, limit}
+}
+
+func (que0Table) findJob(id int64) (string, []any)    { return que0FindJob, []any{id} }
+func (que0Table) deleteByID(id int64) (string, []any) { return que0DeleteByID, []any{id} }
+
+func (que0Table) retryByID(id int64) (string, []any) {
+	return que0RetryByID, []any{id, deadQueuePrefix}
+}
+
+func (que0Table) scanJobInfo(row rowScanner, info *JobInfo) error {
+	var args []byte
+	err := row.Scan(&info.Queue, &info.Priority, runAtScanner{&info.RunAt}, &info.ID, &info.Type,
+		&args, &info.ErrorCount, &info.LastError, &info.State, &info.WorkerPID)
+	info.Args = args
+	return err
+}
+
+// que0Overview is the overview statement of a Que 0.x table: each job's
+// queue (without the dead-letter prefix, $1), state and age, grouped. The
+// ages are taken as epoch differences so that an infinite run_at gives an
+// infinite age instead of an interval overflow.
+const que0Overview = `/* qg:overview */ WITH locks AS (
+  SELECT (classid::bigint << 32) + objid::bigint AS job_id
+  FROM pg_locks
+  WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+), jobs AS (
+  SELECT left(j.queue, length($1::text)) = $1::text AS dead,
+    j.queue, j.job_class, j.run_at, j.error_count, l.job_id IS NOT NULL AS held
+  FROM que_jobs AS j LEFT JOIN locks AS l ON l.job_id = j.job_id
+)
+SELECT CASE WHEN dead THEN substr(queue, length($1::text) + 1) ELSE queue END AS q, job_class,
+  count(*) FILTER (WHERE NOT dead AND NOT held AND run_at <= now()),
+  count(*) FILTER (WHERE NOT dead AND NOT held AND run_at > now()),
+  count(*) FILTER (WHERE held),
+  count(*) FILTER (WHERE NOT dead AND error_count > 0),
+  count(*) FILTER (WHERE dead),
+  0,
+  coalesce(extract(epoch FROM now()) - extract(epoch FROM
+    min(run_at) FILTER (WHERE NOT dead AND NOT held AND run_at <= now())), 0)::float8
+FROM jobs
+GROUP BY q, job_class
+ORDER BY q, job_class`
+
+// que0JobInfo is every job of que_jobs with its state (see [JobState]) and
+// the pid of the session holding its lock, if one does; the statements
+// that read it filter it.
+const que0JobInfo = `SELECT j.queue, j.priority, j.run_at, j.job_id, j.job_class, j.args::text,
+  j.error_count, j.last_error,
+  CASE WHEN left(j.queue, length('` + deadQueuePrefix + `')) = '` + deadQueuePrefix + `' THEN 'dead'
+       WHEN locks.pid IS NOT NULL THEN 'running'
+       WHEN j.run_at > now() AND j.error_count > 0 THEN 'retrying'
+       WHEN j.run_at > now() THEN 'scheduled'
+       ELSE 'ready' END AS state,
+  coalesce(locks.pid, 0) AS pid
+FROM que_jobs AS j
+LEFT JOIN (
+  SELECT (classid::bigint << 32) + objid::bigint AS job_id, pid
+  FROM pg_locks
+  WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+) AS locks USING (job_id)`
+
+const (
+	// que0ListJobs is a page of jobs after job_id $3, with state and worker.
+	que0ListJobs = `/* qg:list_jobs */ SELECT * FROM (` + que0JobInfo + `) AS info
+WHERE (cardinality($1::text[]) = 0 OR queue = ANY ($1::text[]))
+  AND (cardinality($2::text[]) = 0 OR job_class = ANY ($2::text[]))
+  AND job_id > $3::bigint AND ($4::text = '' OR state = $4::text)
+ORDER BY job_id
+LIMIT $5::int`
+
+	// que0FindJob is one job by job_id, with state and worker.
+	que0FindJob = `/* qg:find_job */ SELECT * FROM (` + que0JobInfo + `) AS info WHERE job_id = $1::bigint`
+
+	// que0DeleteByID deletes job $1. The job's lock, tried at transaction
+	// level in the statement's own transaction, keeps every worker off it
+	// until the delete commits; a job a session holds is left alone. No
+	// row: no such job.
+	que0DeleteByID = `/* qg:delete_by_id */ WITH tried AS (
+  SELECT queue, priority, run_at, job_id, pg_try_advisory_xact_lock(job_id) AS free
+  FROM que_jobs WHERE job_id = $1::bigint
+), deleted AS (
+  DELETE FROM que_jobs AS j USING tried AS t
+  WHERE t.free AND j.queue = t.queue AND j.priority = t.priority
+    AND j.run_at = t.run_at AND j.job_id = t.job_id
+  RETURNING j.job_id
+)
+SELECT t.free, EXISTS (SELECT 1 FROM deleted) FROM tried AS t`
+
+	// que0RetryByID moves job $1 to run now, and out of its dead-letter
+	// queue (prefix $2) when it was given up; as que0DeleteByID, never a
+	// held job.
+	que0RetryByID = `/* qg:retry_by_id */ WITH tried AS (
+  SELECT queue, priority, run_at, job_id, pg_try_advisory_xact_lock(job_id) AS free
+  FROM que_jobs WHERE job_id = $1::bigint
+), retried AS (
+  UPDATE que_jobs AS j
+  SET queue = CASE WHEN left(j.queue, length($2::text)) = $2::text
+                   THEN substr(j.queue, length($2::text) + 1) ELSE j.queue END,
+      run_at = now()
+  FROM tried AS t
+  WHERE t.free AND j.queue = t.queue AND j.priority = t.priority
+    AND j.run_at = t.run_at AND j.job_id = t.job_id
+  RETURNING j.job_id
+)
+SELECT t.free, EXISTS (SELECT 1 FROM retried) FROM tried AS t`
+)
