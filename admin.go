@@ -3,19 +3,9 @@ package qg
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
-
-// ErrJobNotFound is wrapped when no job has the given job_id: it was worked
-// and deleted, or never there.
-var ErrJobNotFound = errors.New("qg: job not found")
-
-// ErrJobRunning is wrapped when a job cannot be changed because a session
-// (a Go or a Ruby worker) holds its lock: it is being worked. Nothing was
-// changed; try again once it is done.
-var ErrJobRunning = errors.New("qg: job is being worked")
 
 // JobState is what a job is doing, as [Client.ListJobs] reports it. Que's
 // table has no state column: the state is read from the row and from the

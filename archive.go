@@ -122,16 +122,3 @@ func pruneInBatches(ctx context.Context, db *sql.DB, query string, batchSize int
 		}
 	}
 }
-
-// runInTx runs f in a transaction of db, committed when f returns nil.
-func runInTx(ctx context.Context, db *sql.DB, f func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := f(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}

@@ -8,10 +8,6 @@ import (
 	"io"
 )
 
-// ErrArgsNotArray is wrapped by [Job.DecodeArgs] when the job's args are
-// not a JSON array (Ruby Que always writes an array).
-var ErrArgsNotArray = errors.New("qg: job args are not a JSON array")
-
 // DecodeArgs decodes the job's args, a JSON array as Ruby Que writes it, one
 // element into each of dst in order, like a Ruby job's run(*args). Numbers
 // decoded into an interface value become [json.Number], so integers beyond

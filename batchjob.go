@@ -6,16 +6,6 @@ import (
 	"fmt"
 )
 
-// errVanished says a job of a batch locker was gone at its delete: its lock
-// was lost and another worker finished it. The work is rolled back.
-var errVanished = errors.New("qg: job vanished while being worked (its lock was lost)")
-
-// errLockLost says the failure of a batch job was not recorded: the
-// locker's session no longer held the job's lock (it was lost, and another
-// worker may run the job now), or the job was gone. The job runs again,
-// unchanged, after the failed run.
-var errLockLost = errors.New("qg: the job's lock went with the batch locker's session; its failure is not recorded")
-
 // batchTx begins, on first use, the transaction of a job a batch locker
 // holds, on a connection of the pool. A job whose WorkFunc never calls Tx
 // costs no round trip of its own.
@@ -69,7 +59,7 @@ func (j *Job) commitBatch() error {
 		return nil
 	}
 	j.tx = nil
-	ctx, cancel := context.WithTimeout(j.client.ctx, finishTimeout)
+	ctx, cancel := finishContext()
 	defer cancel()
 	if !j.deleted && !j.errored {
 		query, args := j.d.deleteJob(j, j.pid)

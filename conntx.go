@@ -56,7 +56,7 @@ func (t *connTx) Commit() error {
 		return sql.ErrTxDone
 	}
 	t.finished = true
-	ctx, cancel := endContext()
+	ctx, cancel := finishContext()
 	defer cancel()
 	tag, err := t.pgxConn.Exec(ctx, "COMMIT")
 	if err != nil {
@@ -74,15 +74,8 @@ func (t *connTx) Rollback() error {
 		return sql.ErrTxDone
 	}
 	t.finished = true
-	ctx, cancel := endContext()
+	ctx, cancel := finishContext()
 	defer cancel()
 	_, err := t.pgxConn.Exec(ctx, "ROLLBACK")
 	return err
-}
-
-// endContext bounds a COMMIT or ROLLBACK. It is never the client's context:
-// a transaction must end even while the client closes, or its connection
-// would go back to the pool with the transaction still open.
-func endContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), finishTimeout)
 }

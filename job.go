@@ -3,7 +3,6 @@ package qg
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,11 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v4"
 )
-
-// finishTimeout bounds each statement qg runs to finish or release a job.
-// A statement still running then is interrupted, which closes its
-// connection; the job's lock goes with it, so nothing is lost.
-const finishTimeout = 30 * time.Second
 
 // Job is one row of que_jobs. A Job returned by [Client.LockJob] holds the
 // job's session advisory lock on a connection of its own until [Job.Done].
@@ -178,7 +172,7 @@ func (j *Job) Delete() error {
 	if j.deleted || j.sync {
 		return nil
 	}
-	ctx, cancel := j.finishContext()
+	ctx, cancel := finishContext()
 	defer cancel()
 	query, args := j.d.deleteJob(j, j.holder())
 	n, err := j.exec(ctx, query, args...)
@@ -208,7 +202,7 @@ func (j *Job) errorIn(delay time.Duration, msg string) error {
 	if j.sync {
 		return nil
 	}
-	ctx, cancel := j.finishContext()
+	ctx, cancel := finishContext()
 	defer cancel()
 	query, args := j.d.failJob(j, delay, msg, j.holder())
 	j.saveFields() // a rollback of the job's transaction undoes this failure
@@ -275,13 +269,6 @@ func (j *Job) holder() uint32 {
 	return 0
 }
 
-// finishContext is the context of statements that finish a job: they must
-// run even when the job's own context has ended (a timeout is recorded as an
-// error), but not longer than finishTimeout.
-func (j *Job) finishContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), finishTimeout)
-}
-
 // exec runs a statement in the job's transaction, on its pinned connection,
 // or on an injected pgx connection, in that order of preference.
 func (j *Job) exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -296,26 +283,7 @@ func (j *Job) exec(ctx context.Context, query string, args ...any) (int64, error
 	case j.locker != nil:
 		return rowsAffected(j.client.pool.ExecContext(ctx, query, args...))
 	}
-	return 0, errors.New("job has no connection (it was not locked by LockJob)")
-}
-
-// rowsAffected is the count of rows a statement changed.
-func rowsAffected(res sql.Result, err error) (int64, error) {
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// isNoRows reports whether err says a statement found no row, from either
-// database/sql or pgx.
-func isNoRows(err error) bool {
-	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows)
-}
-
-// rowScanner is what sql.Row and pgx.Row have in common.
-type rowScanner interface {
-	Scan(dest ...any) error
+	return 0, errNoConn
 }
 
 // queryRow is exec for a statement that returns one row.
@@ -330,7 +298,7 @@ func (j *Job) queryRow(ctx context.Context, query string, args ...any) (rowScann
 	case j.locker != nil:
 		return j.client.pool.QueryRowContext(ctx, query, args...), nil
 	}
-	return nil, errors.New("job has no connection (it was not locked by LockJob)")
+	return nil, errNoConn
 }
 
 // cleanText makes msg storable in a text column: invalid UTF-8 becomes

@@ -1,14 +1,5 @@
 package qg
 
-import (
-	"context"
-	"database/sql"
-	"database/sql/driver"
-	"time"
-
-	"github.com/jackc/pgx/v4/stdlib"
-)
-
 // The states of a job's hold on its pinned connection. A job is running
 // from LockJob on; then exactly one of two things happens, decided by a
 // compare-and-swap: the job's own Done releases the connection (it may go
@@ -74,7 +65,7 @@ func (j *Job) release() {
 		return
 	}
 	j.pid = 0 // nothing may end this session once it is back in the pool
-	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	ctx, cancel := finishContext()
 	defer cancel()
 	keep := !j.broken
 	if keep && !j.unlocked {
@@ -101,35 +92,4 @@ func (j *Job) releaseBatch() {
 	if j.conn != nil && !isIdle(j.conn) {
 		discardConn(j.conn)
 	}
-}
-
-// putBack gives a pinned connection back to the pool when keep is set and
-// its session is idle, and discards it otherwise: a session inside a
-// transaction would hand that transaction to the connection's next user.
-func putBack(conn *sql.Conn, keep bool) {
-	if !keep || !isIdle(conn) {
-		discardConn(conn)
-		return
-	}
-	_ = conn.Close()
-}
-
-// isIdle reports whether conn's session is outside any transaction.
-func isIdle(conn *sql.Conn) bool {
-	pc, err := rawConn(conn)
-	return err == nil && pc.PgConn().TxStatus() == 'I'
-}
-
-// discardConn closes the driver connection under conn, so database/sql drops
-// it instead of pooling it: PostgreSQL then ends the session and with it every
-// lock the session held. conn is closed too.
-func discardConn(conn *sql.Conn) {
-	_ = conn.Raw(func(dc any) error {
-		if c, ok := dc.(*stdlib.Conn); ok {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			_ = c.Conn().Close(ctx)
-		}
-		return driver.ErrBadConn
-	})
 }

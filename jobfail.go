@@ -61,7 +61,7 @@ func (j *Job) bury(msg string) error {
 func (j *Job) buryOnce(query string, args []any) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	ctx, cancel := j.finishContext()
+	ctx, cancel := finishContext()
 	defer cancel()
 	if j.locker != nil {
 		return j.buryHeld(ctx, query, args)
@@ -75,7 +75,7 @@ func (j *Job) buryOnce(query string, args []any) error {
 // once no session holds the job's lock (waiting up to 5 s for it), and the
 // lock ends with the transaction, so nothing can leak.
 func (c *Client) execIfFree(j *Job, query string, args []any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	ctx, cancel := finishContext()
 	defer cancel()
 	tx, err := c.pool.BeginTx(ctx, nil)
 	if err != nil {

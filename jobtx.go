@@ -191,7 +191,7 @@ func (j *Job) commit() error {
 		return errors.New("qg: the job's transaction was ended by the WorkFunc")
 	}
 	j.tx = nil
-	ctx, cancel := j.finishContext()
+	ctx, cancel := finishContext()
 	defer cancel()
 	unlocked, err := runFinish(j.pgxConn.SendBatch(ctx, j.finishBatch()))
 	j.unlocked = unlocked
@@ -263,12 +263,3 @@ func readFinish(br pgx.BatchResults) (committed, unlocked bool, err error) {
 	}
 	return committed, unlocked, nil
 }
-
-// errUnlockAfterCommit says a job's work and deletion committed but its
-// unlock failed: the job is finished, and its session may still hold the
-// lock.
-var errUnlockAfterCommit = errors.New("committed, but the unlock failed")
-
-// errRolledBack says a COMMIT found its transaction aborted by an earlier
-// failed statement that the WorkFunc did not report.
-var errRolledBack = errors.New("transaction rolled back: a statement in it failed")

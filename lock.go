@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v4"
-	"github.com/jackc/pgx/v4/stdlib"
 )
 
 // maxLockAttempts is how often LockJob walks again after locking a job that
@@ -136,25 +133,4 @@ func (j *Job) unlockVanished(ctx context.Context) error {
 		return fmt.Errorf("unlock of vanished job %d not confirmed", j.ID)
 	}
 	return nil
-}
-
-// rawConn returns the pgx connection under a pinned *sql.Conn.
-func rawConn(conn *sql.Conn) (*pgx.Conn, error) {
-	var pc *pgx.Conn
-	err := conn.Raw(func(dc any) error {
-		var err error
-		pc, err = pgxConnOf(dc)
-		return err
-	})
-	return pc, err
-}
-
-// pgxConnOf returns the pgx connection under a database/sql driver
-// connection of the pgx stdlib driver.
-func pgxConnOf(dc any) (*pgx.Conn, error) {
-	sc, ok := dc.(*stdlib.Conn)
-	if !ok {
-		return nil, fmt.Errorf("driver connection is %T, not the pgx stdlib driver's", dc)
-	}
-	return sc.Conn(), nil
 }

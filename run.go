@@ -5,24 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"time"
 )
-
-// ErrUnknownType is wrapped in the error a Worker records for a job whose
-// type has no WorkFunc in its WorkMap.
-var ErrUnknownType = errors.New("qg: unknown job type")
-
-// PanicError is the error a Worker records for a WorkFunc that panicked.
-type PanicError struct {
-	Value any    // what the WorkFunc panicked with
-	Stack []byte // the goroutine's whole stack at the panic
-}
-
-// Error gives the panic's value and the whole stack.
-func (e *PanicError) Error() string {
-	return fmt.Sprintf("qg: job panicked: %v\n\n%s", e.Value, e.Stack)
-}
 
 // work runs j's WorkFunc and finishes j: deleted with the work's writes on
 // success, its failure recorded otherwise. It returns the event that ended
@@ -72,16 +56,6 @@ func (w *Worker) run(wf WorkFunc, j *Job) error {
 		return nil
 	}
 	return err
-}
-
-// callWorkFunc runs wf, turning a panic into a *PanicError.
-func callWorkFunc(wf WorkFunc, j *Job) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-		}
-	}()
-	return wf(j)
 }
 
 // fail records the failed run e of its job: a retry after the backoff (or

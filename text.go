@@ -1,17 +1,10 @@
 package qg
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 )
-
-// ErrInvalidText is wrapped in the error of an enqueue whose Type or Queue
-// holds a NUL byte or invalid UTF-8, which a PostgreSQL text column cannot
-// store. The job is refused before any statement runs, so the caller's
-// transaction stays usable.
-var ErrInvalidText = errors.New("qg: text holds a NUL byte or invalid UTF-8")
 
 // maxNameInError bounds how much of a queue name or job class an error
 // message quotes, in bytes: a name of megabytes would otherwise give an

@@ -5,17 +5,9 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 )
-
-// ErrUniqueUnavailable is wrapped in the error of an enqueue of a unique job
-// when the database lacks what unique jobs need: the table qg_unique
-// ([Migrate] creates it), or the triggers on que_jobs that free its keys
-// ([EnableUniqueJobs] installs them, run by a role that may create triggers
-// on que_jobs, its owner).
-var ErrUniqueUnavailable = errors.New("qg: unique jobs are not enabled: run qg.Migrate, then qg.EnableUniqueJobs")
 
 // EnableUniqueJobs installs the triggers on que_jobs that free a unique
 // job's key when the job leaves the table (worked and deleted by a Go or a
@@ -184,10 +176,4 @@ func (s optionalRunAt) Scan(v any) error {
 		return nil
 	}
 	return runAtScanner{s.t}.Scan(v)
-}
-
-// isUndefinedTable reports whether err is PostgreSQL's undefined_table.
-func isUndefinedTable(err error) bool {
-	var e interface{ SQLState() string }
-	return errors.As(err, &e) && e.SQLState() == "42P01"
 }

@@ -7,17 +7,6 @@ import (
 	"time"
 )
 
-// WorkFunc works one job. Returning nil finishes the job: a Worker deletes
-// it in the job's transaction ([Job.Tx]) and commits. Returning an error
-// rolls that transaction back and records the error with [Job.Error]; the
-// job runs again after its backoff. A panic counts as an error. [RetryIn],
-// [RetryAt] and [GiveUp] wrap an error to choose what happens next.
-type WorkFunc func(j *Job) error
-
-// WorkMap routes job types (que_jobs.job_class) to the WorkFuncs that work
-// them.
-type WorkMap map[string]WorkFunc
-
 // Worker locks and works the jobs of one queue, one at a time.
 type Worker struct {
 	// Interval is how long the Worker sleeps when it found no job. It looks

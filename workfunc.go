@@ -2,9 +2,24 @@ package qg
 
 import (
 	"errors"
-	"fmt"
+	"runtime/debug"
 	"time"
 )
+
+// What a job's work is: the WorkFunc type, the WorkMap that routes job
+// types to WorkFuncs, how one is called, and the control errors a WorkFunc
+// returns to choose what happens to its job next.
+
+// WorkFunc works one job. Returning nil finishes the job: a Worker deletes
+// it in the job's transaction ([Job.Tx]) and commits. Returning an error
+// rolls that transaction back and records the error with [Job.Error]; the
+// job runs again after its backoff. A panic counts as an error. [RetryIn],
+// [RetryAt] and [GiveUp] wrap an error to choose what happens next.
+type WorkFunc func(j *Job) error
+
+// WorkMap routes job types (que_jobs.job_class) to the WorkFuncs that work
+// them.
+type WorkMap map[string]WorkFunc
 
 // RetryIn returns an error that makes a Worker record err as the job's
 // failure and run the job again after d, instead of after the backoff.
@@ -49,14 +64,6 @@ type giveUpError struct{ err error }
 func (e *giveUpError) Error() string { return errorText(e.err) }
 func (e *giveUpError) Unwrap() error { return e.err }
 
-// errorText is err's message, or a placeholder for a nil error.
-func errorText(err error) string {
-	if err == nil {
-		return "qg: job failed (no error given)"
-	}
-	return err.Error()
-}
-
 // DeadQueue is the queue a given-up job of queue moves to: "qg:dead:" and
 // the queue's name. No worker works it unless told to, and it keeps the
 // job's row, args and last error for inspection or a retry.
@@ -77,10 +84,12 @@ func asGiveUp(err error) bool {
 	return errors.As(err, &g)
 }
 
-// timeoutError says a job overran its JobTimeout.
-func timeoutError(limit time.Duration, err error) error {
-	if err == nil {
-		return fmt.Errorf("qg: job exceeded its timeout of %v", limit)
-	}
-	return fmt.Errorf("qg: job exceeded its timeout of %v: %w", limit, err)
+// callWorkFunc runs wf, turning a panic into a *PanicError.
+func callWorkFunc(wf WorkFunc, j *Job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return wf(j)
 }
