@@ -3,8 +3,6 @@ package qg
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,96 +161,6 @@ func (j *Job) Context() context.Context {
 	return j.ctx
 }
 
-// Delete finishes the job by removing it from que_jobs. It runs inside the
-// job's transaction when there is one (the removal then commits with it), and
-// on the locked connection otherwise. Calling it again does nothing.
-func (j *Job) Delete() error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.deleted || j.sync {
-		return nil
-	}
-	ctx, cancel := finishContext()
-	defer cancel()
-	query, args := j.d.deleteJob(j, j.holder())
-	n, err := j.exec(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("qg: delete job %d: %w", j.ID, err)
-	}
-	if n == 0 && ((j.tx != nil && !j.injectedTx) || j.locker != nil) {
-		// Someone else deleted it, or its lock was lost: the work done in
-		// its transaction must not commit as this job's.
-		return fmt.Errorf("qg: delete job %d: %w", j.ID, errVanished)
-	}
-	j.deleted = true
-	return nil
-}
-
-// Error records a failure of the job: error_count grows by one, last_error
-// becomes msg and run_at moves to now() plus Que's backoff for the new count
-// (see [Backoff]). The job stays in que_jobs and runs again then.
-func (j *Job) Error(msg string) error {
-	return j.errorIn(Backoff(int(j.ErrorCount)+1), msg)
-}
-
-// errorIn records a failure with an explicit delay before the next run.
-func (j *Job) errorIn(delay time.Duration, msg string) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.sync {
-		return nil
-	}
-	ctx, cancel := finishContext()
-	defer cancel()
-	query, args := j.d.failJob(j, delay, msg, j.holder())
-	j.saveFields() // a rollback of the job's transaction undoes this failure
-	row, err := j.queryRow(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
-	}
-	f := j.fields()
-	err = row.Scan(&f.errorCount, runAtScanner{&f.runAt})
-	if isNoRows(err) && j.locker != nil {
-		err = errLockLost
-	}
-	if err != nil && !isNoRows(err) {
-		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
-	}
-	f.lastError = sql.NullString{String: cleanText(msg), Valid: true}
-	j.setFields(f)
-	j.errored = true
-	return nil
-}
-
-// Done releases the job: it rolls back a transaction still open, unlocks the
-// job and gives the connection back to the pool. When the unlock cannot be
-// confirmed, or a shutdown or [Client.Close] released the job meanwhile, the
-// connection is closed instead, so PostgreSQL drops the lock with the session
-// and no later job can inherit it. Call Done exactly once
-// for every job LockJob returned, after Delete or Error; calling it again does
-// nothing.
-func (j *Job) Done() {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.done {
-		return
-	}
-	j.done = true
-	j.endTx()
-	if j.locker != nil {
-		j.releaseBatch()
-		j.doneBatch()
-	} else if j.conn != nil {
-		j.release()
-	}
-	if j.cancel != nil {
-		j.cancel()
-	}
-	if j.client != nil {
-		j.client.untrack(j)
-	}
-}
-
 // ensureDialect gives a Job built by hand (for tests) the table's statements.
 func (j *Job) ensureDialect() {
 	if j.d == nil {
@@ -267,43 +175,4 @@ func (j *Job) holder() uint32 {
 		return j.pid
 	}
 	return 0
-}
-
-// exec runs a statement in the job's transaction, on its pinned connection,
-// or on an injected pgx connection, in that order of preference.
-func (j *Job) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	switch {
-	case j.tx != nil:
-		return rowsAffected(j.tx.ExecContext(ctx, query, args...))
-	case j.conn != nil:
-		return rowsAffected(j.conn.ExecContext(ctx, query, args...))
-	case j.pgxConn != nil:
-		tag, err := j.pgxConn.Exec(ctx, query, args...)
-		return tag.RowsAffected(), err
-	case j.locker != nil:
-		return rowsAffected(j.client.pool.ExecContext(ctx, query, args...))
-	}
-	return 0, errNoConn
-}
-
-// queryRow is exec for a statement that returns one row.
-func (j *Job) queryRow(ctx context.Context, query string, args ...any) (rowScanner, error) {
-	switch {
-	case j.tx != nil:
-		return j.tx.QueryRowContext(ctx, query, args...), nil
-	case j.conn != nil:
-		return j.conn.QueryRowContext(ctx, query, args...), nil
-	case j.pgxConn != nil:
-		return j.pgxConn.QueryRow(ctx, query, args...), nil
-	case j.locker != nil:
-		return j.client.pool.QueryRowContext(ctx, query, args...), nil
-	}
-	return nil, errNoConn
-}
-
-// cleanText makes msg storable in a text column: invalid UTF-8 becomes
-// U+FFFD and NUL bytes, which PostgreSQL text cannot hold, become U+FFFD too.
-func cleanText(msg string) string {
-	msg = strings.ToValidUTF8(msg, "\uFFFD")
-	return strings.ReplaceAll(msg, "\x00", "\uFFFD")
 }

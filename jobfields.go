@@ -35,3 +35,25 @@ func (j *Job) snapshot() jobFields {
 	defer j.fieldsMu.Unlock()
 	return j.fields()
 }
+
+// saveFields remembers the job's fields before a statement in the job's own
+// transaction changes them (once a transaction): if the transaction does not
+// commit, the row keeps its old key and the Job must too.
+func (j *Job) saveFields() {
+	if j.tx == nil || j.injectedTx || j.saved != nil {
+		return
+	}
+	f := j.fields()
+	j.saved = &f
+}
+
+// settleFields ends what saveFields began: after a commit the changed fields
+// are the row's, otherwise the saved ones are put back.
+func (j *Job) settleFields(committed bool) {
+	s := j.saved
+	j.saved = nil
+	if s == nil || committed {
+		return
+	}
+	j.setFields(*s)
+}

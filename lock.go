@@ -5,7 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v4"
 )
+
+// How a job is locked: the walk for LockJob, and for a Worker the walk with
+// BEGIN and the re-check in one round trip.
 
 // maxLockAttempts is how often LockJob walks again after locking a job that
 // turned out to be gone, before it returns ErrAgain.
@@ -133,4 +138,120 @@ func (j *Job) unlockVanished(ctx context.Context) error {
 		return fmt.Errorf("unlock of vanished job %d not confirmed", j.ID)
 	}
 	return nil
+}
+
+// walkInTx is a Worker's lock attempt, in one round trip: BEGIN, the walk
+// and the re-check go to the server as one pipeline. The walk keeps the key
+// of the job it locked in a transaction-local setting, and the re-check, the
+// next statement, reads it with a snapshot newer than the walk's. The job
+// comes back with its transaction open; when the walk locked nothing or the
+// job is gone, the transaction is rolled back (the lock, a session lock,
+// stays until unlocked).
+//
+// A transaction that is not READ COMMITTED reads the walk's snapshot all
+// along, so the re-check would prove nothing: the job is re-checked in a new
+// transaction instead, and the Client's later attempts use walkThenBegin.
+func (j *Job) walkInTx(ctx context.Context, queue string) (found, exists bool, err error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	query, args := j.d.lockJobInTx(queue, j.client.heldIDs())
+	b.Queue(query, args...)
+	b.Queue(j.d.lockedJobExists())
+	found, exists, fresh, err := j.readWalkInTx(j.pgxConn.SendBatch(ctx, b))
+	if err != nil {
+		return false, false, fmt.Errorf("lock job in a transaction: %w", err)
+	}
+	if !fresh {
+		j.client.walkApart.Store(true)
+	}
+	if !found || !exists || !fresh {
+		if _, err := j.pgxConn.Exec(ctx, rollbackNoJob); err != nil {
+			return false, false, fmt.Errorf("lock job in a transaction: rollback: %w", err)
+		}
+	}
+	if found && !fresh {
+		exists, err = j.beginIfExists(ctx)
+		return true, exists, err
+	}
+	if found && exists {
+		j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn}
+	}
+	return found, exists, nil
+}
+
+// walkThenBegin is walkInTx in two round trips, for sessions whose
+// transactions are not READ COMMITTED: the walk, in a transaction of its
+// own, then BEGIN with the re-check, whose snapshot, the new transaction's
+// first, is newer than the walk's at any isolation level.
+func (j *Job) walkThenBegin(ctx context.Context, queue string) (found, exists bool, err error) {
+	found, err = j.walk(ctx, queue)
+	if err != nil || !found {
+		return false, false, err
+	}
+	exists, err = j.beginIfExists(ctx)
+	return true, exists, err
+}
+
+// beginIfExists begins the transaction of a freshly locked job and re-checks
+// the job as its first statement, in one round trip. When the job is gone
+// the transaction is rolled back.
+func (j *Job) beginIfExists(ctx context.Context) (bool, error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	query, args := j.d.jobExists(j)
+	b.Queue(query, args...)
+	br := j.pgxConn.SendBatch(ctx, b)
+	var exists bool
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&exists)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, fmt.Errorf("begin job %d: %w", j.ID, err)
+	}
+	if !exists {
+		_, err := j.pgxConn.Exec(ctx, "ROLLBACK")
+		return false, err
+	}
+	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn}
+	return true, nil
+}
+
+// rollbackNoJob ends the transaction walkInTx began when it yields no job.
+// Its comment names it in pg_stat_activity, where it is the last statement
+// of an idle worker's connection after a poll of an empty queue.
+const rollbackNoJob = "/* qg:lock_job_no_job */ ROLLBACK"
+
+// readWalkInTx reads the results of walkInTx's pipeline into j. fresh
+// reports whether the transaction is READ COMMITTED.
+func (j *Job) readWalkInTx(br pgx.BatchResults) (found, exists, fresh bool, err error) {
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
+		return false, false, false, err
+	}
+	err = j.d.scanJob(withKeptKey{br.QueryRow()}, j)
+	found = err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, false, false, err
+	}
+	if err := br.QueryRow().Scan(&exists, &fresh); err != nil {
+		return false, false, false, err
+	}
+	return found, found && exists, fresh, nil
+}
+
+// withKeptKey scans a row of lockJobInTx, whose last column (the key it
+// kept) is not the job's.
+type withKeptKey struct{ row rowScanner }
+
+func (r withKeptKey) Scan(dest ...any) error {
+	var kept *string
+	return r.row.Scan(append(dest, &kept)...)
 }

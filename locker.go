@@ -295,3 +295,57 @@ func (l *locker) dispatch(jobs []*Job) {
 		l.jobs <- j
 	}
 }
+
+// finish takes a job whose Done ran; called from any goroutine.
+func (l *locker) finish(j *Job) {
+	l.mu.Lock()
+	delete(l.running, j)
+	l.finished = append(l.finished, j)
+	l.mu.Unlock()
+	select {
+	case l.poke <- struct{}{}:
+	default:
+	}
+}
+
+// takeFinished returns and clears the finished jobs.
+func (l *locker) takeFinished() []*Job {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	done := l.finished
+	l.finished = nil
+	return done
+}
+
+func (l *locker) runningCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.running)
+}
+
+// skipIDs lists the jobs the walk must not lock: those this session holds
+// (advisory locks are re-entrant, it would lock them again) and those still
+// running here from a lost session (this pool would run them twice at once).
+func (l *locker) skipIDs() []int64 {
+	ids := make([]int64, 0, len(l.held))
+	for id := range l.held {
+		ids = append(ids, id)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for j := range l.running {
+		if l.held[j.ID] != j {
+			ids = append(ids, j.ID)
+		}
+	}
+	return ids
+}
+
+// jobIDs lists the ids of jobs.
+func jobIDs(jobs []*Job) []int64 {
+	ids := make([]int64, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	return ids
+}

@@ -129,3 +129,11 @@ func (w *Worker) backoff(errorCount int) time.Duration {
 	}
 	return Backoff(errorCount)
 }
+
+// setDeadline gives the job's context a deadline d from now and returns the
+// function that releases its timer.
+func (j *Job) setDeadline(d time.Duration) context.CancelFunc {
+	ctx, cancel := context.WithTimeout(j.Context(), d)
+	j.ctx = ctx
+	return cancel
+}

@@ -217,3 +217,10 @@ func PrepareStatements(conn *pgx.Conn) error {
 	}
 	return nil
 }
+
+// cleanText makes msg storable in a text column: invalid UTF-8 becomes
+// U+FFFD and NUL bytes, which PostgreSQL text cannot hold, become U+FFFD too.
+func cleanText(msg string) string {
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	return strings.ReplaceAll(msg, "\x00", "\uFFFD")
+}

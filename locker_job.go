@@ -6,6 +6,10 @@ import (
 	"fmt"
 )
 
+// A job a batch locker holds: its lock is on the locker's session, so its
+// transaction, if the WorkFunc asks for one, runs on a pool connection of
+// its own, and its finishing statements check the locker still holds it.
+
 // batchTx begins, on first use, the transaction of a job a batch locker
 // holds, on a connection of the pool. A job whose WorkFunc never calls Tx
 // costs no round trip of its own.

@@ -1,5 +1,8 @@
 package qg
 
+// How a job lets go: Done, and the release of its lock and pinned
+// connection, or a shutdown that abandons it and ends its session.
+
 // The states of a job's hold on its pinned connection. A job is running
 // from LockJob on; then exactly one of two things happens, decided by a
 // compare-and-swap: the job's own Done releases the connection (it may go
@@ -10,6 +13,35 @@ const (
 	jobReleased
 	jobAbandoned
 )
+
+// Done releases the job: it rolls back a transaction still open, unlocks the
+// job and gives the connection back to the pool. When the unlock cannot be
+// confirmed, or a shutdown or [Client.Close] released the job meanwhile, the
+// connection is closed instead, so PostgreSQL drops the lock with the session
+// and no later job can inherit it. Call Done exactly once
+// for every job LockJob returned, after Delete or Error; calling it again does
+// nothing.
+func (j *Job) Done() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.done {
+		return
+	}
+	j.done = true
+	j.endTx()
+	if j.locker != nil {
+		j.releaseBatch()
+		j.doneBatch()
+	} else if j.conn != nil {
+		j.release()
+	}
+	if j.cancel != nil {
+		j.cancel()
+	}
+	if j.client != nil {
+		j.client.untrack(j)
+	}
+}
 
 // claim abandons the job if it still holds its connection, and cancels its
 // context. It reports false when the job was released first: its session

@@ -1,13 +1,52 @@
 package qg
 
 import (
-	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgconn"
 )
+
+// How a job's failure is recorded: Error, a retry from a fresh connection
+// when the job's own one broke, and giving a job up.
+
+// Error records a failure of the job: error_count grows by one, last_error
+// becomes msg and run_at moves to now() plus Que's backoff for the new count
+// (see [Backoff]). The job stays in que_jobs and runs again then.
+func (j *Job) Error(msg string) error {
+	return j.errorIn(Backoff(int(j.ErrorCount)+1), msg)
+}
+
+// errorIn records a failure with an explicit delay before the next run.
+func (j *Job) errorIn(delay time.Duration, msg string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.sync {
+		return nil
+	}
+	ctx, cancel := finishContext()
+	defer cancel()
+	query, args := j.d.failJob(j, delay, msg, j.holder())
+	j.saveFields() // a rollback of the job's transaction undoes this failure
+	row, err := j.queryRow(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
+	}
+	f := j.fields()
+	err = row.Scan(&f.errorCount, runAtScanner{&f.runAt})
+	if isNoRows(err) && j.locker != nil {
+		err = errLockLost
+	}
+	if err != nil && !isNoRows(err) {
+		return fmt.Errorf("qg: record error of job %d: %w", j.ID, err)
+	}
+	f.lastError = sql.NullString{String: cleanText(msg), Valid: true}
+	j.setFields(f)
+	j.errored = true
+	return nil
+}
 
 // recordFailure records a failure on the job's pinned connection. When that
 // connection is broken (its session was ended, or a deadline interrupted a
@@ -99,12 +138,4 @@ func (c *Client) execIfFree(j *Job, query string, args []any) error {
 		return fmt.Errorf("qg: job %d: %w", j.ID, err)
 	}
 	return tx.Commit()
-}
-
-// setDeadline gives the job's context a deadline d from now and returns the
-// function that releases its timer.
-func (j *Job) setDeadline(d time.Duration) context.CancelFunc {
-	ctx, cancel := context.WithTimeout(j.Context(), d)
-	j.ctx = ctx
-	return cancel
 }

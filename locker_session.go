@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// The batch locker's session: the connection that holds every lock of its
+// jobs, how it is taken, checked, dropped after an error and given up, and
+// the locker's waits between its round trips.
+
 // heartbeat is the longest a batch locker holding jobs goes without a round
 // trip on its session, so it notices within about that long that the server
 // ended the session (and with it every lock it held).
@@ -142,117 +146,4 @@ func (l *locker) checkSession() error {
 
 func (l *locker) retryDelay() time.Duration {
 	return max(min(l.interval, time.Second), 50*time.Millisecond)
-}
-
-// finish takes a job whose Done ran; called from any goroutine.
-func (l *locker) finish(j *Job) {
-	l.mu.Lock()
-	delete(l.running, j)
-	l.finished = append(l.finished, j)
-	l.mu.Unlock()
-	select {
-	case l.poke <- struct{}{}:
-	default:
-	}
-}
-
-// takeFinished returns and clears the finished jobs.
-func (l *locker) takeFinished() []*Job {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	done := l.finished
-	l.finished = nil
-	return done
-}
-
-func (l *locker) runningCount() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.running)
-}
-
-func (l *locker) isStopping() bool {
-	select {
-	case <-l.stopping:
-		return true
-	default:
-		return false
-	}
-}
-
-// releaseQueued releases, untouched, the jobs locked but not started, and
-// closes the workers' channel once (nothing is dispatched after stopping).
-func (l *locker) releaseQueued() {
-	for {
-		select {
-		case j, ok := <-l.jobs:
-			if !ok {
-				return
-			}
-			j.Done()
-		default:
-			close(l.jobs)
-			return
-		}
-	}
-}
-
-// stop makes the locker lock nothing more; run returns once every job it
-// handed out is Done and finished.
-func (l *locker) stop() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	select {
-	case <-l.stopping:
-	default:
-		close(l.stopping)
-	}
-}
-
-// escalate gives up on running jobs: their contexts are cancelled, and the
-// locker's session and the sessions of their transactions are ended, so
-// every lock goes and the jobs run again elsewhere, unchanged.
-func (l *locker) escalate() {
-	l.mu.Lock()
-	var pids []uint32
-	if l.pid != 0 {
-		pids = append(pids, l.pid)
-	}
-	for j := range l.running {
-		if !j.claim() {
-			continue // released: its Tx's session may serve others now
-		}
-		if pid := j.txPid.Load(); pid != 0 {
-			pids = append(pids, pid)
-		}
-	}
-	l.mu.Unlock()
-	l.c.terminate(pids)
-}
-
-// skipIDs lists the jobs the walk must not lock: those this session holds
-// (advisory locks are re-entrant, it would lock them again) and those still
-// running here from a lost session (this pool would run them twice at once).
-func (l *locker) skipIDs() []int64 {
-	ids := make([]int64, 0, len(l.held))
-	for id := range l.held {
-		ids = append(ids, id)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for j := range l.running {
-		if l.held[j.ID] != j {
-			ids = append(ids, j.ID)
-		}
-	}
-	return ids
-}
-
-// jobIDs lists the ids of jobs.
-func jobIDs(jobs []*Job) []int64 {
-	ids := make([]int64, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.ID
-	}
-	return ids
 }

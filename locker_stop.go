@@ -1,0 +1,64 @@
+package qg
+
+// How a batch locker stops: it locks nothing more, releases the jobs it
+// locked but did not hand out, and, when a shutdown gives up waiting, ends
+// the sessions of the jobs still running.
+
+func (l *locker) isStopping() bool {
+	select {
+	case <-l.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// releaseQueued releases, untouched, the jobs locked but not started, and
+// closes the workers' channel once (nothing is dispatched after stopping).
+func (l *locker) releaseQueued() {
+	for {
+		select {
+		case j, ok := <-l.jobs:
+			if !ok {
+				return
+			}
+			j.Done()
+		default:
+			close(l.jobs)
+			return
+		}
+	}
+}
+
+// stop makes the locker lock nothing more; run returns once every job it
+// handed out is Done and finished.
+func (l *locker) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.stopping:
+	default:
+		close(l.stopping)
+	}
+}
+
+// escalate gives up on running jobs: their contexts are cancelled, and the
+// locker's session and the sessions of their transactions are ended, so
+// every lock goes and the jobs run again elsewhere, unchanged.
+func (l *locker) escalate() {
+	l.mu.Lock()
+	var pids []uint32
+	if l.pid != 0 {
+		pids = append(pids, l.pid)
+	}
+	for j := range l.running {
+		if !j.claim() {
+			continue // released: its Tx's session may serve others now
+		}
+		if pid := j.txPid.Load(); pid != 0 {
+			pids = append(pids, pid)
+		}
+	}
+	l.mu.Unlock()
+	l.c.terminate(pids)
+}
