@@ -42,7 +42,9 @@ func (h *Handler) action(do actionFunc) http.Handler {
 			h.fail(w, r, "action", err)
 			return
 		}
-		h.log.InfoContext(r.Context(), "qg/web: action", "path", r.URL.Path, "done", done)
+		if h.cfg.Logger != nil {
+			h.cfg.Logger.InfoContext(r.Context(), "qg/web: action", "path", r.URL.Path, "done", done)
+		}
 		http.Redirect(w, r, prefix(r)+back+sep(back)+h.flashQuery(done), http.StatusSeeOther)
 	})
 }

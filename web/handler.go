@@ -44,8 +44,9 @@ type Config struct {
 	RefreshInterval time.Duration
 	// BulkLimit is the most jobs one bulk retry changes. Zero: 10,000.
 	BulkLimit int
-	// Logger gets the handler's failures (a database error behind a 500).
-	// Nil: slog.Default().
+	// Logger gets the handler's failures (a database error behind a 500)
+	// at Error and each action done at Info. Nil: failures go to
+	// slog.Default() and the actions are not logged.
 	Logger *slog.Logger
 }
 
@@ -55,7 +56,14 @@ type Handler struct {
 	cfg     Config
 	mux     *http.ServeMux
 	csrfKey []byte
-	log     *slog.Logger
+}
+
+// errorLog is where failures go: Config.Logger, else slog.Default().
+func (h *Handler) errorLog() *slog.Logger {
+	if h.cfg.Logger != nil {
+		return h.cfg.Logger
+	}
+	return slog.Default()
 }
 
 //go:embed templates/*.html static/*
@@ -79,10 +87,7 @@ func New(c *qg.Client, cfg Config) (*Handler, error) {
 	if cfg.BulkLimit <= 0 {
 		cfg.BulkLimit = 10000
 	}
-	h := &Handler{c: c, cfg: cfg, log: cfg.Logger, csrfKey: make([]byte, 32)}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
+	h := &Handler{c: c, cfg: cfg, csrfKey: make([]byte, 32)}
 	if _, err := rand.Read(h.csrfKey); err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, name, title str
 // fail logs err and answers a 500 that does not repeat it: a database error
 // can name tables, hosts or users.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
-	h.log.ErrorContext(r.Context(), "qg/web: "+what, "path", r.URL.Path, "error", err)
+	h.errorLog().ErrorContext(r.Context(), "qg/web: "+what, "path", r.URL.Path, "error", err)
 	http.Error(w, "internal error: "+what+" failed (see the server's log)", http.StatusInternalServerError)
 }
 
