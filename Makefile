@@ -15,7 +15,7 @@ TESTFLAGS ?=
 # The modules under contrib/, each with its own go.mod (OpenTelemetry, Prometheus).
 CONTRIB := $(patsubst %/go.mod,%,$(wildcard contrib/*/go.mod))
 
-.PHONY: help test test-root test-contrib example bench fuzz db db-example vet
+.PHONY: help test test-root test-contrib test-browser example bench fuzz db db-example vet
 
 help: ## list the targets
 	@echo 'qg — targets (PostgreSQL is started when needed: see scripts/ensure-postgres.sh)'
@@ -29,13 +29,16 @@ db: ## make sure PostgreSQL is reachable at QG_TEST_DATABASE_URL (start it if ne
 db-example:
 	@scripts/ensure-postgres.sh '$(EXAMPLE_DATABASE_URL)'
 
-test: test-root test-contrib ## run the whole test suite: the root module and each contrib module (go test -race)
+test: test-root test-contrib test-browser ## run the whole test suite: the root module, each contrib module, the browser tests (go test -race)
 
 test-root: db ## run the root module's tests (qg and its commands)
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 
 test-contrib: db ## run the tests of each module under contrib/
 	@set -e; for m in $(CONTRIB); do echo "== $$m"; (cd "$$m" && $(GO) test -race -count=1 $(TESTFLAGS) ./...); done
+
+test-browser: db ## drive headless chromium against the web dashboard (web/browsertest); screenshots in web/browsertest/screenshots/
+	cd web/browsertest && $(GO) test -race -count=1 $(TESTFLAGS) ./...
 
 example: db-example ## run ./example end to end against QG_DATABASE_URL
 	$(GO) run ./example
@@ -49,4 +52,5 @@ fuzz: db ## run each fuzz target for FUZZTIME (default 10s)
 vet: ## gofmt -l (must print nothing) and go vet
 	@out="$$(gofmt -l .)"; if [[ -n "$$out" ]]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd web/browsertest && $(GO) vet ./...
 	@set -e; for m in $(CONTRIB); do (cd "$$m" && $(GO) vet ./...); done
