@@ -120,7 +120,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.batchSize, "batch-size", 1000, "W4: jobs per batch")
 	fs.IntVar(&cfg.drainJobs, "drain-jobs", 20000, "W2: ready jobs to drain")
 	fs.IntVar(&cfg.workers, "workers", 4, "W2: workers of the headline drain")
-	fs.StringVar(&concurrency, "concurrency", "4,16,32", "W2: worker counts of the sweep, comma separated")
+	fs.StringVar(&concurrency, "concurrency", "4,16,64", "W2: worker counts of the sweep, comma separated")
 	fs.StringVar(&riverConcurrency, "river-concurrency", "128,256,1000",
 		"W2: worker counts for River alone past -concurrency, to find its best (empty: none)")
 	fs.IntVar(&cfg.txJobs, "tx-jobs", 10000, "W5: jobs that each insert one row in their own transaction")
