@@ -1,5 +1,7 @@
 package main
 
+import "strings"
+
 // The pgbench scripts of "the limit": per job, the statements qg sends in
 // each mode, grouped in the same round trips (pgbench's \startpipeline), as
 // prepared statements. They were captured from a server running with
@@ -117,7 +119,7 @@ const limitBatchKeys = `SELECT k->>0 AS q, (k->>1)::smallint AS p, (k->>2)::time
 // connection: the last cycle's jobs deleted in a transaction and unlocked,
 // and up to 100 more locked, in one pipeline (qg's deleteJobs, unlockJobs
 // and lockJobs); then qg's jobsExist on the jobs locked.
-const limitBatchW2 = `\startpipeline
+var limitBatchW2 = `\startpipeline
 BEGIN;
 /* qg delete_jobs */ DELETE FROM que_jobs
 WHERE (queue, priority, run_at, job_id) IN (
@@ -138,33 +140,10 @@ WHERE (queue, priority, run_at, job_id) IN (
   SELECT q, p, r, id FROM (` + limitBatchKeys + `) AS k);
 `
 
-// limitBatchWalk is qg's lockJobs walk (which goes on past locked rows),
-// parameters bound as in limitWalk.
-const limitBatchWalk = `WITH RECURSIVE walk AS (
-  SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
-  FROM (
-    SELECT j FROM que_jobs AS j
-    WHERE queue = ''::text AND run_at <= now() AND job_id <> ALL ('{}'::bigint[])
-    ORDER BY priority, run_at, job_id
-    LIMIT 1
-  ) AS first_job
-  UNION ALL (
-    SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
-    FROM (
-      SELECT (
-        SELECT j FROM que_jobs AS j
-        WHERE queue = ''::text AND run_at <= now() AND job_id <> ALL ('{}'::bigint[])
-          AND (priority, run_at, job_id) > (walk.priority, walk.run_at, walk.job_id)
-        ORDER BY priority, run_at, job_id
-        LIMIT 1
-      ) AS j
-      FROM walk
-      WHERE walk.job_id IS NOT NULL
-      LIMIT 1
-    ) AS next_job
-  )
-)
-`
+// limitBatchWalk is qg's lockJobs walk: limitWalk going on past locked
+// rows.
+var limitBatchWalk = strings.Replace(limitWalk,
+	"WHERE walk.job_id IS NOT NULL AND NOT walk.locked", "WHERE walk.job_id IS NOT NULL", 1)
 
 // limitBatchW5 is a W5 job in batch mode, on a connection of its own: BEGIN,
 // the insert, qg's deleteHeldJob and COMMIT, each a round trip as qg sends
