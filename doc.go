@@ -61,8 +61,10 @@
 //
 // [WorkerConfig], embedded in Worker and WorkerPool, holds a job timeout, the
 // backoff, an optional error limit after which a job moves to its dead-letter
-// queue ([DeadQueue]), lifecycle [Hooks] and a *slog.Logger. A WorkFunc may
-// return [RetryIn], [RetryAt] or [GiveUp] to choose what happens next.
+// queue ([DeadQueue]), lifecycle [Hooks], a [Middleware] around each job's
+// run (tracing and metrics: the modules under contrib/) and a *slog.Logger.
+// A WorkFunc may return [RetryIn], [RetryAt] or [GiveUp] to choose what
+// happens next.
 // [WorkerPool.Run] runs a pool until a context ends. [InstallNotifyTrigger]
 // and WorkerPool.Listen wake idle workers as soon as a job is inserted, by
 // any producer; a Client's own enqueues wake its idle workers anyway.

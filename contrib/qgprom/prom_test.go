@@ -2,6 +2,7 @@ package qgprom_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -91,8 +92,15 @@ qg_jobs_worked_total{job_class="Ok",queue="Q"} 1
 }
 
 // TestMetricsUnderAPool works many jobs with a pool of workers sharing one
-// Metrics, and checks that every job is counted once.
+// Metrics, in the default and the batch locking mode, and checks that
+// every job is counted once.
 func TestMetricsUnderAPool(t *testing.T) {
+	for _, batch := range []int{0, 8} {
+		t.Run(fmt.Sprintf("batch_%d", batch), func(t *testing.T) { metricsUnderAPool(t, batch) })
+	}
+}
+
+func metricsUnderAPool(t *testing.T, batch int) {
 	c, q := setup(t)
 	m := qgprom.New(qgprom.Config{Namespace: "app"})
 	const n = 60
@@ -124,11 +132,14 @@ func TestMetricsUnderAPool(t *testing.T) {
 	}, 4)
 	p.Queue = q
 	p.Interval = 10 * time.Millisecond
+	p.Batch = batch
 	p.Middleware = []qg.Middleware{m.Work}
 	p.Start()
 	select {
 	case <-done:
 	case <-time.After(time.Minute):
+		mu.Lock()
+		defer mu.Unlock()
 		t.Fatalf("only %d of %d jobs ran", ran, n)
 	}
 	p.Shutdown()
