@@ -155,11 +155,7 @@ func TestArchiveBatchPool(t *testing.T) {
 	p.Queue, p.Interval, p.Batch = q, 10*time.Millisecond, 4
 	p.Start()
 	defer p.Shutdown()
-	for deadline := time.Now().Add(10 * time.Second); countJobs(t, q) > 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the pool did not work the jobs")
-		}
-	}
+	eventually(t, "the pool to work the jobs", func() bool { return countJobs(t, q) == 0 })
 	p.Shutdown()
 	for _, id := range ids {
 		if r := arOne(t, id); r.outcome != OutcomeWorked {
@@ -247,7 +243,7 @@ FROM generate_series(1, 7) AS n`, q)
 // under its trigger, deletes (Ruby's too) still succeed.
 func TestArchiveDroppedTableNeverFailsDeletes(t *testing.T) {
 	t.Parallel()
-	db := uqScratchDB(t)
+	db := scratchDB(t)
 	ctx := context.Background()
 	if err := Migrate(ctx, db); err != nil {
 		t.Fatal(err)

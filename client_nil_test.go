@@ -34,7 +34,7 @@ func TestNilClientPanicsAtConstruction(t *testing.T) {
 // without que_jobs reads as one sentence, with one "qg: " prefix, and still
 // wraps ErrNoTable.
 func TestNewClientErrorSaysQgOnce(t *testing.T) {
-	db := badScratchDB(t)
+	db := scratchDB(t)
 	_, err := NewClient2(db)
 	if !errors.Is(err, ErrNoTable) {
 		t.Fatalf("NewClient2 without que_jobs: %v, want ErrNoTable", err)

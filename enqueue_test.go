@@ -2,6 +2,8 @@ package qg
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"testing"
 	"time"
@@ -263,5 +265,35 @@ func TestEnqueueAfterCloseFails(t *testing.T) {
 	}
 	if n := countJobs(t, q); n != 0 {
 		t.Fatalf("%d jobs enqueued by a closed Client", n)
+	}
+}
+
+// wrapDriver wraps the pgx stdlib driver the way instrumentation wrappers
+// (otelsql, sqlhooks, ...) do: its connections are not *stdlib.Conn.
+type wrapConn struct{ driver.Conn }
+
+type wrapConnector struct{ driver.Connector }
+
+func (w wrapConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	c, err := w.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return wrapConn{c}, nil
+}
+
+// EnqueueIn documents that q may be a *sql.DB. Before 35f69f0 any *sql.DB on
+// the database worked (the INSERT went through database/sql); now a pool of
+// another driver, or a wrapped pgx driver, fails.
+func TestEnqueueInOtherDriverDB(t *testing.T) {
+	c, q := setup(t)
+	cfg, err := pgxConfig(testURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := sql.OpenDB(wrapConnector{stdlib.GetConnector(*cfg)})
+	defer other.Close()
+	if err := c.EnqueueIn(context.Background(), &Job{Queue: q, Type: "x"}, other); err != nil {
+		t.Fatalf("EnqueueIn on another *sql.DB: %v", err)
 	}
 }

@@ -7,51 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
-
-func TestBackoff(t *testing.T) {
-	want := map[int]time.Duration{0: 4 * time.Second, 1: 4 * time.Second, 2: 19 * time.Second,
-		3: 84 * time.Second, 4: 259 * time.Second, 25: 390628 * time.Second,
-		41: MaxBackoff, 1742: MaxBackoff, 1 << 40: MaxBackoff}
-	for n, d := range want {
-		if got := Backoff(n); got != d {
-			t.Errorf("Backoff(%d) = %v, want %v", n, got, d)
-		}
-	}
-}
-
-func TestErrorBackoffOnTheRow(t *testing.T) {
-	c, q := setup(t)
-	j := enqueue(t, c, &Job{Queue: q, Type: "x"})
-	for i, want := range []float64{4, 19, 84} {
-		// Make the job runnable again, as if its backoff had passed.
-		if _, err := testDB.Exec(`UPDATE que_jobs SET run_at = now() - interval '1 second' WHERE job_id = $1`, j.ID); err != nil {
-			t.Fatal(err)
-		}
-		l := mustLock(t, c, q)
-		if err := l.Error("boom"); err != nil {
-			t.Fatal(err)
-		}
-		l.Done()
-		count, msg, delay, _ := jobRow(t, j.ID)
-		if count != i+1 || msg != "boom" || delay < want-2 || delay > want+1 {
-			t.Fatalf("failure %d: count %d msg %q delay %.1f, want delay %v", i+1, count, msg, delay, want)
-		}
-	}
-	// A job that failed very often still records its error (capped delay).
-	if _, err := testDB.Exec(`UPDATE que_jobs SET run_at = now() - interval '1 second', error_count = 5000 WHERE job_id = $1`, j.ID); err != nil {
-		t.Fatal(err)
-	}
-	l := mustLock(t, c, q)
-	if err := l.Error("again"); err != nil {
-		t.Fatal(err)
-	}
-	l.Done()
-	if count, _, delay, _ := jobRow(t, j.ID); count != 5001 || delay < MaxBackoff.Seconds()-5 {
-		t.Fatalf("count %d delay %.0f", count, delay)
-	}
-}
 
 func TestDeleteAndDoneIdempotent(t *testing.T) {
 	c, q := setup(t)
@@ -186,84 +142,6 @@ func TestTerminatedSessionGivesJobToNextWorker(t *testing.T) {
 	held.Done() // the dead session's Done must not panic or pool a broken connection
 }
 
-func TestCloseReleasesLockedJobs(t *testing.T) {
-	c, q := setup(t)
-	db := openDB(t)
-	db.SetMaxOpenConns(2) // both pinned: Close must not need the pool
-	cc, err := NewClient2(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enqueue(t, c, &Job{Queue: q, Type: "x"})
-	enqueue(t, c, &Job{Queue: q, Type: "x"})
-	j1 := mustLock(t, cc, q)
-	j2 := mustLock(t, cc, q)
-	closed := make(chan struct{})
-	go func() { cc.Close(); close(closed) }()
-	select {
-	case <-closed:
-	case <-time.After(15 * time.Second):
-		t.Fatal("Close hung with jobs locked")
-	}
-	if _, err := cc.LockJob(q); !errors.Is(err, ErrClientClosed) {
-		t.Fatalf("LockJob after Close: %v", err)
-	}
-	if countLocks(t) != 0 {
-		t.Fatal("Close left job locks")
-	}
-	// Both jobs run again elsewhere.
-	a, b := mustLock(t, c, q), mustLock(t, c, q)
-	a.Done()
-	b.Done()
-	j1.Done()
-	j2.Done()
-	cc.Close()
-}
-
-func TestStatsCountsOnlyJobLocksOfThisDatabase(t *testing.T) {
-	c, q := setup(t)
-	a := enqueue(t, c, &Job{Queue: q, Type: "A"})
-	enqueue(t, c, &Job{Queue: q, Type: "A"})
-	b := enqueue(t, c, &Job{Queue: q, Type: "B"})
-	if _, err := testDB.Exec(`UPDATE que_jobs SET error_count = 3 WHERE job_id = $1`, b.ID); err != nil {
-		t.Fatal(err)
-	}
-	j := mustLock(t, c, q)
-	defer j.Done()
-	// A two-int4 lock whose halves spell b's id must not count as working.
-	conn, err := testDB.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock_all()`)
-		conn.Close()
-	}()
-	if _, err := conn.ExecContext(context.Background(), `SELECT pg_advisory_lock(0, $1::int)`, b.ID); err != nil {
-		t.Fatal(err)
-	}
-	// The same job id locked in another database must not count either.
-	other := otherDatabaseLock(t, b.ID)
-	defer other()
-	stats, err := c.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]JobStats{}
-	for _, s := range stats {
-		if s.Queue == q {
-			got[s.Type] = s
-		}
-	}
-	sa, sb := got["A"], got["B"]
-	if sa.Count != 2 || sa.CountWorking != 1 || sa.CountErrored != 0 || j.ID != a.ID {
-		t.Errorf("A: %+v (locked %d)", sa, j.ID)
-	}
-	if sb.Count != 1 || sb.CountWorking != 0 || sb.CountErrored != 1 || sb.HighestErrorCount != 3 {
-		t.Errorf("B: %+v", sb)
-	}
-}
-
 // otherDatabaseLock takes the job lock of id in the server's postgres
 // database and returns its release.
 func otherDatabaseLock(t *testing.T, id int64) func() {
@@ -310,5 +188,130 @@ func TestSwallowedFailureAfterDeleteKeepsLock(t *testing.T) {
 	}
 	if count, msg, _, found := jobRow(t, j.ID); !found || count != 2 || !strings.Contains(msg, "aborted") {
 		t.Fatalf("found %v count %d msg %q", found, count, msg)
+	}
+}
+
+// pooledTxStatus is the transaction status of the connection the pool hands
+// out next: 'I' when idle, 'T' inside a transaction.
+func pooledTxStatus(t *testing.T, db *sql.DB) byte {
+	t.Helper()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pc, err := rawConn(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc.PgConn().TxStatus()
+}
+
+// Once the client's context has ended (Close cancels it), rolling back a
+// job's transaction must still reach the server: the connection goes back
+// to the pool, and must not take the job's open transaction with it.
+func TestRollbackAfterClientContextEndsLeavesNoTransaction(t *testing.T) {
+	c, q := setup(t)
+	wc, db := singleConnClient(t)
+	enqueue(t, c, &Job{Queue: q, Type: "x"})
+	j, err := wc.lockForWork(context.Background(), q)
+	if err != nil || j == nil {
+		t.Fatalf("lockForWork: %v, %v", j, err)
+	}
+	wc.cancel()
+	j.rollback()
+	j.Done()
+	if s := pooledTxStatus(t, db); s != 'I' {
+		t.Fatalf("the pool handed out a connection in transaction status %q", s)
+	}
+}
+
+// shadowUnlock makes pg_advisory_unlock(bigint) fail on sessions that put
+// the schema qg_test_shadow first in their search_path.
+func shadowUnlock(t *testing.T) {
+	t.Helper()
+	_, err := testDB.Exec(`CREATE SCHEMA qg_test_shadow;
+CREATE FUNCTION qg_test_shadow.pg_advisory_unlock(bigint) RETURNS boolean
+  AS $$ BEGIN RAISE EXCEPTION 'unlock refused'; END $$ LANGUAGE plpgsql`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = testDB.Exec(`DROP SCHEMA IF EXISTS qg_test_shadow CASCADE`) })
+}
+
+// An unlock that fails after the job's COMMIT went through is no failure of
+// the job: its work and its deletion committed. The Worker reports it worked,
+// logs the unlock, and closes the connection so that the lock goes with the
+// session.
+func TestUnlockFailureAfterCommitIsNoJobFailure(t *testing.T) {
+	c, q := setup(t)
+	shadowUnlock(t)
+	wc, _ := singleConnClient(t)
+	j := enqueue(t, c, &Job{Queue: q, Type: "Shadows"})
+	var pid uint32
+	w := newTestWorker(wc, q, WorkMap{"Shadows": func(j *Job) error {
+		pid = j.pid
+		// A SET outlives the transaction it commits with: the unlock that
+		// follows the COMMIT finds the shadow.
+		_, err := j.Tx().Exec(`SET search_path = qg_test_shadow, public, pg_catalog`)
+		return err
+	}})
+	var worked, failed bool
+	w.Hooks.Worked = func(JobEvent) { worked = true }
+	w.Hooks.Failed = func(JobEvent) { failed = true }
+	logger, logs := testLogger(t)
+	w.Logger = logger
+	w.WorkOne()
+	if !worked || failed {
+		t.Errorf("worked %v, failed %v: want worked only", worked, failed)
+	}
+	if _, _, _, found := jobRow(t, j.ID); found {
+		t.Error("the committed job is still in que_jobs")
+	}
+	if !strings.Contains(logs.String(), "unlock refused") {
+		t.Error("the failed unlock was not logged")
+	}
+	waitSessionGone(t, pid)
+}
+
+// TestWorkerCommitOfVanishedJobRollsBack: a job deleted by someone else
+// while a Worker runs it (a run whose lock was lost, an operator) does not
+// commit the Worker's work as its own, whether the Worker deletes it in its
+// commit pipeline or the WorkFunc calls Delete in the job's transaction.
+func TestWorkerCommitOfVanishedJobRollsBack(t *testing.T) {
+	for _, explicit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Delete_in_WorkFunc=%v", explicit), func(t *testing.T) {
+			c, q := setup(t)
+			if _, err := testDB.Exec(`CREATE TABLE IF NOT EXISTS vanished_effects (job_id bigint)`); err != nil {
+				t.Fatal(err)
+			}
+			j := enqueue(t, c, &Job{Queue: q, Type: "Writes"})
+			var deleteErr error
+			w := newTestWorker(c, q, WorkMap{"Writes": func(wj *Job) error {
+				if _, err := wj.Tx().Exec(`INSERT INTO vanished_effects VALUES ($1)`, wj.ID); err != nil {
+					return err
+				}
+				if _, err := testDB.Exec(`DELETE FROM que_jobs WHERE job_id = $1`, wj.ID); err != nil {
+					return err
+				}
+				if explicit {
+					deleteErr = wj.Delete()
+				}
+				return nil
+			}})
+			if !w.WorkOne() {
+				t.Fatal("no job worked")
+			}
+			if explicit && !errors.Is(deleteErr, errVanished) {
+				t.Fatalf("Delete of a vanished job in its transaction: %v", deleteErr)
+			}
+			var n int
+			if err := testDB.QueryRow(`SELECT count(*) FROM vanished_effects WHERE job_id = $1`, j.ID).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Fatalf("the work of job %d committed although the job was gone", j.ID)
+			}
+		})
 	}
 }

@@ -101,10 +101,8 @@ func startPool(t *testing.T, c *Client, q string, m WorkMap, workers, batch int)
 // waitFor polls cond until it holds, failing the test after 20 seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 20s for %s", what)
-		}
+	if !poll(20*time.Second, cond) {
+		t.Fatalf("waited 20s for %s", what)
 	}
 }
 

@@ -49,14 +49,13 @@ WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint <<
 	if err != nil {
 		return nil
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		j, err := lock(context.Background(), q)
-		if err != nil || j != nil {
-			return j
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return nil
+	var j *Job
+	poll(10*time.Second, func() bool {
+		var err error
+		j, err = lock(context.Background(), q)
+		return err != nil || j != nil
+	})
+	return j
 }
 
 // runForOther starts p, whose WorkFunc sends the job another client locked
@@ -113,5 +112,49 @@ func testBatchFailureAfterTxSessionEnded(t *testing.T, maxErrors int) {
 	}
 	if gaveUp := countJobs(t, q) == 0; gaveUp != (maxErrors == 1) || (!gaveUp && delay < 1) {
 		t.Errorf("given up %v (MaxErrors %d), next run in %.1fs", gaveUp, maxErrors, delay)
+	}
+}
+
+// A batch job's Tx runs on a pool connection that holds no lock. After the
+// server ended the locker's session, another worker locks the job and runs
+// it in its own transaction, while the batch run, not yet cancelled (the
+// locker notices within a heartbeat), goes on to delete the job in its Tx
+// and commit. Only one run's writes may commit, the lock holder's: the batch
+// run deletes only while its locker holds the lock, and fails otherwise.
+func TestBatchTxCommitAfterLockLossCommitsOnce(t *testing.T) {
+	c, q := setup(t)
+	if _, err := testDB.Exec(`CREATE TABLE IF NOT EXISTS review_effects (job_id bigint, run text)`); err != nil {
+		t.Fatal(err)
+	}
+	j := enqueue(t, c, &Job{Queue: q, Type: "Writes"})
+	others := make(chan *Job, 1)
+	p := NewWorkerPool(appClient(t, "qg_review_batch_tx"), WorkMap{"Writes": func(bj *Job) error {
+		if _, err := bj.Tx().Exec(`INSERT INTO review_effects VALUES ($1, 'batch')`, bj.ID); err != nil {
+			return err
+		}
+		// The locker's session ends; another worker locks the job.
+		others <- lockAfterLoss(q, bj.ID, c.lockForWork)
+		return nil
+	}}, 1)
+	p.Queue, p.Interval, p.Batch = q, time.Minute, 1
+	other := runForOther(t, p, others)
+	defer other.Done()
+	if _, err := other.Tx().Exec(`INSERT INTO review_effects VALUES ($1, 'other')`, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	cerr := other.commit()
+	var runs []string
+	rows, err := testDB.Query(`SELECT run FROM review_effects WHERE job_id = $1 ORDER BY run`, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var r string
+		_ = rows.Scan(&r)
+		runs = append(runs, r)
+	}
+	rows.Close()
+	if len(runs) != 1 || runs[0] != "other" {
+		t.Fatalf("effects committed for job %d: %v (other's commit: %v); want only the lock holder's", j.ID, runs, cerr)
 	}
 }

@@ -173,10 +173,7 @@ func TestBatchLockerSessionKilledLosesNothing(t *testing.T) {
 	if _, err := testDB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'qg_locker_test'`); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for countJobs(t, q) > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll(time.Minute, func() bool { return countJobs(t, q) == 0 })
 	p.Shutdown()
 	if left := countJobs(t, q); left != 0 {
 		t.Fatalf("%d jobs left after the locker's session was killed", left)
@@ -213,20 +210,15 @@ func TestBatchShutdownContextEscalates(t *testing.T) {
 // waitLock locks a job of queue, waiting for it to become free.
 func waitLock(t *testing.T, c *Client, q string) *Job {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		j, err := c.LockJob(q)
-		if err != nil {
+	var j *Job
+	eventually(t, "a job to become free", func() bool {
+		var err error
+		if j, err = c.LockJob(q); err != nil {
 			t.Fatal(err)
 		}
-		if j != nil {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no job became free")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return j != nil
+	})
+	return j
 }
 
 // TestLockerEscalateSparesPooledSession: once the locker has given its

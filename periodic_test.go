@@ -106,12 +106,8 @@ func pdRun(t *testing.T, s *Scheduler) (stop func()) {
 // pdWait polls cond until it holds, failing the test after timeout.
 func pdWait(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !poll(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
 }
 
@@ -391,7 +387,7 @@ func TestSchedulerRegisterAndRunErrors(t *testing.T) {
 // Run refuses to start without the qg_periodic table, and says what to do.
 func TestSchedulerNeedsMigrate(t *testing.T) {
 	t.Parallel()
-	db := badScratchDB(t)
+	db := scratchDB(t)
 	if _, err := db.Exec(Schema); err != nil { // que_jobs only
 		t.Fatal(err)
 	}

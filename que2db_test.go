@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"testing"
-
-	"github.com/qg-go/qg/internal/pgtest"
 )
 
 // golden2Dir holds what the real Ruby Que 2.4.1 wrote, worked, failed and
@@ -18,19 +16,7 @@ const golden2Dir = "testdata/ruby-que-2.4.1"
 // locks are keyed per database.
 func newQue2Database(t *testing.T) (*sql.DB, string) {
 	t.Helper()
-	url, drop, err := pgtest.CreateDatabase(pgtest.AdminURL(), pgtest.Name("qg_que2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		drop()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Close()
-		drop()
-	})
+	db, url := scratchDatabase(t, "qg_que2")
 	if err := MigrateQue2(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -329,24 +328,19 @@ func uqEnqueueBlocked(t *testing.T, c *Client, j *Job) (*sql.Tx, <-chan error) {
 	}
 	result := make(chan error, 1)
 	go func() { result <- c.EnqueueInTx(j, tx) }()
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	eventually(t, "the second enqueue to wait for the first transaction", func() bool {
 		var blocked bool
 		if err := testDB.QueryRow(`SELECT cardinality(pg_blocking_pids($1)) > 0`, pid).Scan(&blocked); err != nil {
 			t.Fatal(err)
-		}
-		if blocked {
-			return tx, result
 		}
 		select {
 		case err := <-result:
 			t.Fatalf("the second enqueue did not wait for the first transaction (err %v, job %+v)", err, j)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second enqueue never waited for the first transaction")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return blocked
+	})
+	return tx, result
 }
 
 // TestUniqueManyConcurrentEnqueuers: sessions racing on the same keys, each
@@ -477,7 +471,7 @@ FROM generate_series(1, 7) AS n`, prefix)
 // when qg_unique is dropped under its triggers.
 func TestUniqueUnavailable(t *testing.T) {
 	t.Parallel()
-	db := uqScratchDB(t)
+	db := scratchDB(t)
 	ctx := context.Background()
 	if _, err := db.Exec(Schema); err != nil {
 		t.Fatal(err)
@@ -522,24 +516,4 @@ func TestUniqueUnavailable(t *testing.T) {
 	if _, err := db.Exec(`TRUNCATE que_jobs`); err != nil {
 		t.Fatalf("truncate with qg_unique dropped: %v", err)
 	}
-}
-
-// uqScratchDB creates an empty database for the test, dropped after it.
-func uqScratchDB(t *testing.T) *sql.DB {
-	t.Helper()
-	name := fmt.Sprintf("qg_uq_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := testDB.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := testDB.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("drop scratch database: %v", err)
-		}
-	})
-	db, err := sql.Open("pgx", testServerURL(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }

@@ -3,14 +3,135 @@ package qg
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
-	"errors"
-	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v4/stdlib"
 )
+
+// TestRecheckAfterRealRace plays the race the existence re-check exists for,
+// deterministically: LockJob's walk takes its snapshot, another session
+// deletes the first job and commits, and only then does the walk try that
+// job's lock, which is free. Without the re-check LockJob would return the
+// deleted job. The walk is held between snapshot and lock by a gate: a view
+// named que_jobs, first on the search_path of LockJob's pool, whose rows wait
+// on an advisory lock the test holds.
+func TestRecheckAfterRealRace(t *testing.T) {
+	playRecheckRace(t, func(gc *Client, q string) (int64, error) {
+		j, err := gc.LockJob(q)
+		if err != nil || j == nil {
+			return 0, err
+		}
+		defer j.Done()
+		return j.ID, nil
+	})
+}
+
+// TestWorkerRecheckAfterRealRace plays the same race against a Worker,
+// whose walk, BEGIN and re-check go to the server in one pipeline: the
+// deleted job must not run, the next one must.
+func TestWorkerRecheckAfterRealRace(t *testing.T) {
+	playRecheckRace(t, func(gc *Client, q string) (int64, error) {
+		var ran int64
+		w := NewWorker(gc, WorkMap{
+			"gone": func(j *Job) error { ran = j.ID; return nil },
+			"kept": func(j *Job) error { ran = j.ID; return nil },
+		})
+		w.Queue = q
+		if !w.WorkOne() {
+			return 0, nil
+		}
+		return ran, nil
+	})
+}
+
+// playRecheckRace enqueues two jobs, lets lock (LockJob or a Worker) walk
+// q through the gate, deletes the first job while the walk waits between
+// its snapshot and its lock, and checks that lock got the second job.
+func playRecheckRace(t *testing.T, lock func(gc *Client, q string) (int64, error)) {
+	c, q := setup(t)
+	gone := enqueue(t, c, &Job{Queue: q, Type: "gone", Priority: 1})
+	kept := enqueue(t, c, &Job{Queue: q, Type: "kept", Priority: 2})
+	createGate(t)
+
+	gate, err := testDB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gate.Close()
+	if _, err := gate.ExecContext(context.Background(), `SELECT pg_advisory_lock(29029, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	gc, err := NewClient2(gatedDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	type result struct {
+		id  int64
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		id, err := lock(gc, q)
+		res <- result{id, err}
+	}()
+	waitForGateWaiter(t)
+	if _, err := testDB.Exec(`DELETE FROM que_jobs WHERE job_id = $1`, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gate.ExecContext(context.Background(), `SELECT pg_advisory_unlock(29029, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.id != kept.ID {
+		t.Fatalf("got job %d, want job %d (job %d was deleted)", r.id, kept.ID, gone.ID)
+	}
+}
+
+// createGate creates schema qg_gate with a que_jobs view whose rows wait for
+// the two-int4 advisory lock (29029, 1).
+func createGate(t *testing.T) {
+	t.Helper()
+	_, err := testDB.Exec(`CREATE SCHEMA IF NOT EXISTS qg_gate;
+CREATE OR REPLACE FUNCTION qg_gate.pass() RETURNS boolean VOLATILE LANGUAGE sql AS
+  'SELECT pg_advisory_lock_shared(29029, 1) IS NOT NULL AND pg_advisory_unlock_shared(29029, 1)';
+CREATE OR REPLACE VIEW qg_gate.que_jobs AS SELECT * FROM public.que_jobs WHERE qg_gate.pass();
+COMMENT ON VIEW qg_gate.que_jobs IS '3';`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = testDB.Exec(`DROP SCHEMA qg_gate CASCADE`) })
+}
+
+// gatedDB opens a pool whose search_path finds the gate view first.
+func gatedDB(t *testing.T) *sql.DB {
+	t.Helper()
+	u, err := url.Parse(testURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := u.Query()
+	v.Set("search_path", "qg_gate,public")
+	u.RawQuery = v.Encode()
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// waitForGateWaiter waits until a session waits on the gate's lock.
+func waitForGateWaiter(t *testing.T) {
+	t.Helper()
+	waitForCount(t, "a walk waiting at the gate", func(n int) bool { return n > 0 }, `SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND NOT granted AND classid = 29029 AND objid = 1 AND objsubid = 2`)
+}
 
 // Under default_transaction_isolation = repeatable read (set by the
 // application on its pool, or on the database), walkInTx's re-check reads
@@ -111,122 +232,6 @@ func mustExec(t *testing.T, conn *sql.Conn, q string, args ...any) {
 	defer cancel()
 	if _, err := conn.ExecContext(ctx, q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
-	}
-}
-
-// A batch job's Tx runs on a pool connection that holds no lock. After the
-// server ended the locker's session, another worker locks the job and runs
-// it in its own transaction, while the batch run, not yet cancelled (the
-// locker notices within a heartbeat), goes on to delete the job in its Tx
-// and commit. Only one run's writes may commit, the lock holder's: the batch
-// run deletes only while its locker holds the lock, and fails otherwise.
-func TestBatchTxCommitAfterLockLossCommitsOnce(t *testing.T) {
-	c, q := setup(t)
-	if _, err := testDB.Exec(`CREATE TABLE IF NOT EXISTS review_effects (job_id bigint, run text)`); err != nil {
-		t.Fatal(err)
-	}
-	j := enqueue(t, c, &Job{Queue: q, Type: "Writes"})
-	others := make(chan *Job, 1)
-	p := NewWorkerPool(appClient(t, "qg_review_batch_tx"), WorkMap{"Writes": func(bj *Job) error {
-		if _, err := bj.Tx().Exec(`INSERT INTO review_effects VALUES ($1, 'batch')`, bj.ID); err != nil {
-			return err
-		}
-		// The locker's session ends; another worker locks the job.
-		others <- lockAfterLoss(q, bj.ID, c.lockForWork)
-		return nil
-	}}, 1)
-	p.Queue, p.Interval, p.Batch = q, time.Minute, 1
-	other := runForOther(t, p, others)
-	defer other.Done()
-	if _, err := other.Tx().Exec(`INSERT INTO review_effects VALUES ($1, 'other')`, other.ID); err != nil {
-		t.Fatal(err)
-	}
-	cerr := other.commit()
-	var runs []string
-	rows, err := testDB.Query(`SELECT run FROM review_effects WHERE job_id = $1 ORDER BY run`, j.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var r string
-		_ = rows.Scan(&r)
-		runs = append(runs, r)
-	}
-	rows.Close()
-	if len(runs) != 1 || runs[0] != "other" {
-		t.Fatalf("effects committed for job %d: %v (other's commit: %v); want only the lock holder's", j.ID, runs, cerr)
-	}
-}
-
-// TestWorkerCommitOfVanishedJobRollsBack: a job deleted by someone else
-// while a Worker runs it (a run whose lock was lost, an operator) does not
-// commit the Worker's work as its own, whether the Worker deletes it in its
-// commit pipeline or the WorkFunc calls Delete in the job's transaction.
-func TestWorkerCommitOfVanishedJobRollsBack(t *testing.T) {
-	for _, explicit := range []bool{false, true} {
-		t.Run(fmt.Sprintf("Delete_in_WorkFunc=%v", explicit), func(t *testing.T) {
-			c, q := setup(t)
-			if _, err := testDB.Exec(`CREATE TABLE IF NOT EXISTS vanished_effects (job_id bigint)`); err != nil {
-				t.Fatal(err)
-			}
-			j := enqueue(t, c, &Job{Queue: q, Type: "Writes"})
-			var deleteErr error
-			w := newTestWorker(c, q, WorkMap{"Writes": func(wj *Job) error {
-				if _, err := wj.Tx().Exec(`INSERT INTO vanished_effects VALUES ($1)`, wj.ID); err != nil {
-					return err
-				}
-				if _, err := testDB.Exec(`DELETE FROM que_jobs WHERE job_id = $1`, wj.ID); err != nil {
-					return err
-				}
-				if explicit {
-					deleteErr = wj.Delete()
-				}
-				return nil
-			}})
-			if !w.WorkOne() {
-				t.Fatal("no job worked")
-			}
-			if explicit && !errors.Is(deleteErr, errVanished) {
-				t.Fatalf("Delete of a vanished job in its transaction: %v", deleteErr)
-			}
-			var n int
-			if err := testDB.QueryRow(`SELECT count(*) FROM vanished_effects WHERE job_id = $1`, j.ID).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n != 0 {
-				t.Fatalf("the work of job %d committed although the job was gone", j.ID)
-			}
-		})
-	}
-}
-
-// wrapDriver wraps the pgx stdlib driver the way instrumentation wrappers
-// (otelsql, sqlhooks, ...) do: its connections are not *stdlib.Conn.
-type wrapConn struct{ driver.Conn }
-
-type wrapConnector struct{ driver.Connector }
-
-func (w wrapConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	c, err := w.Connector.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return wrapConn{c}, nil
-}
-
-// EnqueueIn documents that q may be a *sql.DB. Before 35f69f0 any *sql.DB on
-// the database worked (the INSERT went through database/sql); now a pool of
-// another driver, or a wrapped pgx driver, fails.
-func TestEnqueueInOtherDriverDB(t *testing.T) {
-	c, q := setup(t)
-	cfg, err := pgxConfig(testURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := sql.OpenDB(wrapConnector{stdlib.GetConnector(*cfg)})
-	defer other.Close()
-	if err := c.EnqueueIn(context.Background(), &Job{Queue: q, Type: "x"}, other); err != nil {
-		t.Fatalf("EnqueueIn on another *sql.DB: %v", err)
 	}
 }
 

@@ -1,11 +1,9 @@
-package main
+package qg
 
 import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/qg-go/qg"
 )
 
 // TestBatchLockerNoticesLostSession guards the locker's check of its session.
@@ -27,15 +25,15 @@ import (
 // the locker pings its session at each idle turn while it holds locks, and
 // cancels the run within an interval or so.
 func TestBatchLockerNoticesLostSession(t *testing.T) {
-	db, client, url := scratchDatabase(t)
+	db, client, url := migratedScratch(t)
 	for range 2 {
-		if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Test", Queue: "batchtest"}); err != nil {
+		if err := client.EnqueueContext(context.Background(), &Job{Type: "Test", Queue: "batchtest"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	running := make(chan *qg.Job, 2)
+	running := make(chan *Job, 2)
 	cancelled := make(chan bool, 2)
-	pool, _ := batchPool(t, url, func(j *qg.Job) error {
+	pool, _ := batchPool(t, url, func(j *Job) error {
 		running <- j
 		select {
 		case <-j.Context().Done():
@@ -48,7 +46,7 @@ func TestBatchLockerNoticesLostSession(t *testing.T) {
 	pool.Batch = 2
 	pool.Start()
 	defer pool.Shutdown()
-	var first *qg.Job
+	var first *Job
 	select {
 	case first = <-running:
 	case <-time.After(5 * time.Second):

@@ -1,4 +1,4 @@
-package main
+package qg
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qg-go/qg"
+	"github.com/qg-go/qg/internal/pgtest"
 )
 
 // TestBatchLockerKeepsUnfinishedJobsOnFailedReconnect guards the fix of
@@ -29,9 +29,9 @@ import (
 // runs fail. Connections are allowed again: every job must stay in que_jobs
 // until a run of it succeeds.
 func TestBatchLockerKeepsUnfinishedJobsOnFailedReconnect(t *testing.T) {
-	db, client, url := scratchDatabase(t)
+	db, client, url := migratedScratch(t)
 	ctx := context.Background()
-	admin, err := openDB(testServer(t), "qg-chaos-test-admin", 1)
+	admin, err := openURL(pgtest.AdminURL(), "qg-chaos-test-admin", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,10 +40,10 @@ func TestBatchLockerKeepsUnfinishedJobsOnFailedReconnect(t *testing.T) {
 	if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { mustExec(t, admin, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true") })
+	t.Cleanup(func() { dbExec(t, admin, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true") })
 	var ids []int64
 	for i := range 4 {
-		j := &qg.Job{Type: "Test", Queue: "batchtest", Priority: int16(i + 1)}
+		j := &Job{Type: "Test", Queue: "batchtest", Priority: int16(i + 1)}
 		if err := client.EnqueueContext(ctx, j); err != nil {
 			t.Fatal(err)
 		}
@@ -59,15 +59,15 @@ func TestBatchLockerKeepsUnfinishedJobsOnFailedReconnect(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the first job did not start")
 	}
-	mustExec(t, admin, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false")
-	mustExec(t, admin, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '`+name+`'`)
+	dbExec(t, admin, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false")
+	dbExec(t, admin, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '`+name+`'`)
 	close(w.release) // the first job fails: the locker finds its session gone
 	// The first warning is the lost session, the next ones the failed
 	// reconnections: by the third every job the locker held is finished.
-	waitFor(t, "the locker to fail to reconnect", func() bool { return warnings.count() >= 3 && w.idle() })
+	eventually(t, "the locker to fail to reconnect", func() bool { return warnings.count() >= 3 && w.idle() })
 	w.heal()
-	mustExec(t, admin, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true")
-	waitFor(t, "the queue to empty", func() bool {
+	dbExec(t, admin, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true")
+	eventually(t, "the queue to empty", func() bool {
 		var n int
 		return db.QueryRow(`SELECT count(*) FROM que_jobs WHERE queue = 'batchtest'`).Scan(&n) == nil && n == 0
 	})
@@ -95,7 +95,7 @@ func newLostSessionWork(first int64) *lostSessionWork {
 	return &lostSessionWork{first: first, blocking: make(chan struct{}), release: make(chan struct{}), ok: map[int64]bool{}}
 }
 
-func (w *lostSessionWork) work(j *qg.Job) error {
+func (w *lostSessionWork) work(j *Job) error {
 	w.mu.Lock()
 	healed := w.healed
 	w.calls++
@@ -110,7 +110,7 @@ func (w *lostSessionWork) work(j *qg.Job) error {
 	return err
 }
 
-func (w *lostSessionWork) run(j *qg.Job, healed bool) error {
+func (w *lostSessionWork) run(j *Job, healed bool) error {
 	switch {
 	case healed:
 		return nil

@@ -1,12 +1,10 @@
-package main
+package qg
 
 import (
 	"context"
 	"database/sql"
 	"testing"
 	"time"
-
-	"github.com/qg-go/qg"
 )
 
 // TestRolledBackCommitKeepsLockUntilDone guards the fix of b507d6d ("Keep
@@ -32,21 +30,21 @@ import (
 // trigger slows the failure record by a second, so the window, were it
 // open, is certain.
 func TestRolledBackCommitKeepsLockUntilDone(t *testing.T) {
-	db, client, url := scratchDatabase(t)
+	db, client, url := migratedScratch(t)
 	ctx := context.Background()
-	clientA := scratchClient(t, url, 1)
-	mustExec(t, db, `CREATE FUNCTION slow_update() RETURNS trigger LANGUAGE plpgsql AS
+	clientA := urlClient(t, url, 1)
+	dbExec(t, db, `CREATE FUNCTION slow_update() RETURNS trigger LANGUAGE plpgsql AS
 $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$`)
-	mustExec(t, db, `CREATE TRIGGER slow_update BEFORE UPDATE ON que_jobs FOR EACH ROW EXECUTE FUNCTION slow_update()`)
-	warm := &qg.Job{Type: "Warm", Queue: "rolledback", Priority: 1}
-	job := &qg.Job{Type: "Test", Queue: "rolledback", Priority: 2}
-	for _, j := range []*qg.Job{warm, job} {
+	dbExec(t, db, `CREATE TRIGGER slow_update BEFORE UPDATE ON que_jobs FOR EACH ROW EXECUTE FUNCTION slow_update()`)
+	warm := &Job{Type: "Warm", Queue: "rolledback", Priority: 1}
+	job := &Job{Type: "Test", Queue: "rolledback", Priority: 2}
+	for _, j := range []*Job{warm, job} {
 		if err := client.EnqueueContext(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}
 	worked := make(chan struct{})
-	w := qg.NewWorker(clientA, qg.WorkMap{"Warm": func(*qg.Job) error { return nil }, "Test": func(j *qg.Job) error {
+	w := NewWorker(clientA, WorkMap{"Warm": func(*Job) error { return nil }, "Test": func(j *Job) error {
 		defer close(worked)
 		if err := j.Delete(); err != nil {
 			return err
@@ -95,7 +93,7 @@ $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$`)
 // que_jobs slowed by the trigger, is running on the server.
 func waitForFailureRecord(t *testing.T, db *sql.DB) {
 	t.Helper()
-	for deadline := time.Now().Add(900 * time.Millisecond); time.Now().Before(deadline); {
+	shown := poll(900*time.Millisecond, func() bool {
 		var n int
 		err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()
@@ -103,10 +101,9 @@ WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pi
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n > 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+		return n > 0
+	})
+	if !shown {
+		t.Log("worker A's failure record did not show up")
 	}
-	t.Log("worker A's failure record did not show up")
 }

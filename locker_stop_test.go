@@ -1,14 +1,12 @@
 //go:build linux
 
-package main
+package qg
 
 import (
 	"context"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/qg-go/qg"
 )
 
 // TestBatchShutdownDoesNotSpin: WorkerPool.Shutdown of a batch pool
@@ -20,12 +18,12 @@ import (
 // that second must stay well under a quarter of it (the spin used nearly
 // all of it; a locker that waits uses a few milliseconds).
 func TestBatchShutdownDoesNotSpin(t *testing.T) {
-	_, client, url := scratchDatabase(t)
-	if err := client.EnqueueContext(context.Background(), &qg.Job{Type: "Test", Queue: "batchtest"}); err != nil {
+	_, client, url := migratedScratch(t)
+	if err := client.EnqueueContext(context.Background(), &Job{Type: "Test", Queue: "batchtest"}); err != nil {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	pool, _ := batchPool(t, url, func(*qg.Job) error {
+	pool, _ := batchPool(t, url, func(*Job) error {
 		close(started)
 		time.Sleep(time.Second)
 		return nil
