@@ -1,9 +1,7 @@
 package web
 
 import (
-	"context"
 	"database/sql"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,27 +21,7 @@ var testDB *sql.DB
 // TestMain creates a fresh database for the run, migrates it, runs the tests
 // and drops it.
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dbURL, drop, err := pgtest.CreateDatabase(pgtest.AdminURL(), pgtest.Name("qg_web_test"))
-	if err != nil {
-		fmt.Fprint(os.Stderr, pgtest.Unreachable(err, "make test"))
-		return 1
-	}
-	defer drop()
-	os.Setenv("DATABASE_URL", dbURL) // the runnable example opens it
-	if testDB, err = sql.Open("pgx", dbURL); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer testDB.Close()
-	if err := qg.Migrate(context.Background(), testDB); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(pgtest.RunMigrated(m, "qg_web_test", qg.Migrate, &testDB))
 }
 
 var queueUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_]+`)

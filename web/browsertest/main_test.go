@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -25,26 +24,7 @@ var testDB *sql.DB
 
 // TestMain creates a fresh database, runs the tests and drops it.
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dbURL, drop, err := pgtest.CreateDatabase(pgtest.AdminURL(), pgtest.Name("qg_browser_test"))
-	if err != nil {
-		fmt.Fprint(os.Stderr, pgtest.Unreachable(err, "make test"))
-		return 1
-	}
-	defer drop()
-	if testDB, err = sql.Open("pgx", dbURL); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer testDB.Close()
-	if err := qg.Migrate(context.Background(), testDB); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(pgtest.RunMigrated(m, "qg_browser_test", qg.Migrate, &testDB))
 }
 
 // secret is the token the actions server's Authorize hook asks for.
