@@ -57,6 +57,19 @@
 // together; if its lock was lost meanwhile (the locker's session died) and
 // the job is already gone, the work rolls back.
 //
+// # One round trip per lock
+//
+// A Worker locks a job in one round trip: BEGIN, the lock walk and a
+// re-check that the job is still there go to the server as one pipeline,
+// and the re-check, a later statement at READ COMMITTED, sees a snapshot
+// newer than the walk's. When the sessions default to REPEATABLE READ or
+// SERIALIZABLE (default_transaction_isolation), a later statement would see
+// the walk's snapshot, so the Client notices and from then on walks first
+// and begins the job's transaction after, one round trip more. A job that
+// someone else deleted while it ran (an operator, or a run elsewhere after
+// this one lost its lock) is not finished by this run: the delete in its
+// commit fails, and its transaction's work rolls back.
+//
 // # Production settings
 //
 // [WorkerConfig], embedded in Worker and WorkerPool, holds a job timeout, the
@@ -75,6 +88,28 @@
 // cron expression, see [ParseCron]), exactly once per tick across any
 // number of processes: each tick is claimed in the side table qg_periodic in
 // the same transaction as its job's insert.
+//
+// # Unique jobs
+//
+// A Job with Unique, UniqueKey or UniqueFor set is enqueued only when no
+// equal job (same queue, type and args compared as JSON, or the same
+// UniqueKey) holds its key: a duplicate inserts nothing, returns nil and sets
+// [Job.Duplicate] and the ID of the job holding the key. A job holds its key
+// from its enqueue's commit for as long as it is in que_jobs, and UniqueFor
+// longer. Keys live in the side table qg_unique ([Migrate] creates it); the
+// triggers on que_jobs that free them whoever finishes the job, a Ruby
+// worker included, are opt-in ([EnableUniqueJobs]), and [PruneUnique] drops
+// expired keys. See [Job.Unique].
+//
+// # Keeping finished jobs
+//
+// [EnableArchive] copies every job deleted from que_jobs (worked by Go or
+// Ruby, or deleted by hand) into qg_jobs_archive in the deleting
+// transaction, with when it finished and its outcome ([OutcomeWorked] or
+// [OutcomeDeleted]); work that rolls back archives nothing. [PruneArchive]
+// keeps the archive to a retention period, in short batches; run it
+// periodically (a [Scheduler] job does). Given-up jobs are not deleted: they
+// stay in their dead-letter queue ([DeadQueue]) with their last error.
 //
 // # Ruby and Go on one table
 //
