@@ -128,11 +128,3 @@ func validateJob(j *Job) error {
 	}
 	return nil
 }
-
-// jobArgs is the JSON text to store for j.Args: [] when empty.
-func jobArgs(j *Job) string {
-	if len(j.Args) == 0 {
-		return "[]"
-	}
-	return string(j.Args)
-}

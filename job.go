@@ -176,3 +176,11 @@ func (j *Job) holder() uint32 {
 	}
 	return 0
 }
+
+// jobArgs is the JSON text to store for j.Args: [] when empty.
+func jobArgs(j *Job) string {
+	if len(j.Args) == 0 {
+		return "[]"
+	}
+	return string(j.Args)
+}
