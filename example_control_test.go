@@ -1,10 +1,8 @@
 package qg_test
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/qg-go/qg"
@@ -13,16 +11,8 @@ import (
 // A WorkFunc chooses what happens after a failure: RetryIn (or RetryAt)
 // sets the next run, GiveUp moves the job to its dead-letter queue.
 func ExampleRetryIn() {
-	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
-	c, err := qg.NewClient2(db)
-	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
+	db, c, closeAll := exampleClient() // sql.Open("pgx", DATABASE_URL), qg.NewClient2
+	defer closeAll()
 	for _, card := range []string{"expired", "stolen"} {
 		if err := c.Enqueue(&qg.Job{Queue: "example_control", Type: "Charge", Args: qg.MustArgs(card)}); err != nil {
 			panic(err)

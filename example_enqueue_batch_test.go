@@ -2,9 +2,7 @@ package qg_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"os"
 
 	"github.com/qg-go/qg"
 )
@@ -12,16 +10,8 @@ import (
 // EnqueueBatch inserts many jobs in one statement and one round trip; each
 // Job gets its ID, Priority and RunAt back.
 func ExampleClient_EnqueueBatch() {
-	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
-	c, err := qg.NewClient2(db)
-	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
+	_, c, closeAll := exampleClient() // sql.Open("pgx", DATABASE_URL), qg.NewClient2
+	defer closeAll()
 
 	var jobs []*qg.Job
 	for _, user := range []string{"ada", "grace", "edsger"} {

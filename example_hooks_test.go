@@ -1,7 +1,6 @@
 package qg_test
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,16 +12,8 @@ import (
 // Hooks see each job's events (feed them to metrics); the Logger gets qg's
 // records as slog attributes (job_class, queue, error_count, ...).
 func ExampleHooks() {
-	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
-	c, err := qg.NewClient2(db)
-	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
+	_, c, closeAll := exampleClient() // sql.Open("pgx", DATABASE_URL), qg.NewClient2
+	defer closeAll()
 	for _, t := range []string{"Ping", "Flaky"} {
 		if err := c.Enqueue(&qg.Job{Queue: "example_hooks", Type: t}); err != nil {
 			panic(err)

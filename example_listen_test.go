@@ -2,9 +2,7 @@ package qg_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/qg-go/qg"
@@ -14,21 +12,13 @@ import (
 // any producer (another process, Ruby, a raw INSERT) adds a job, instead of
 // at its next poll.
 func ExampleWorkerPool_listen() {
-	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
+	db, c, closeAll := exampleClient() // sql.Open("pgx", DATABASE_URL), qg.NewClient2
+	defer closeAll()
 	ctx := context.Background()
 	if err := qg.InstallNotifyTrigger(ctx, db); err != nil {
 		panic(err)
 	}
 	defer qg.RemoveNotifyTrigger(ctx, db) //nolint:errcheck // the example's cleanup
-	c, err := qg.NewClient2(db)
-	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
 
 	got := make(chan string, 1)
 	p := qg.NewWorkerPool(c, qg.WorkMap{"Notify": func(j *qg.Job) error {

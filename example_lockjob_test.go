@@ -1,9 +1,7 @@
 package qg_test
 
 import (
-	"database/sql"
 	"fmt"
-	"os"
 
 	"github.com/qg-go/qg"
 )
@@ -12,16 +10,8 @@ import (
 // lock on a connection of its own until Done. Delete finishes it; Error
 // records a failure instead.
 func ExampleClient_LockJob() {
-	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
-	c, err := qg.NewClient2(db)
-	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
+	_, c, closeAll := exampleClient() // sql.Open("pgx", DATABASE_URL), qg.NewClient2
+	defer closeAll()
 	if err := c.Enqueue(&qg.Job{Queue: "example_lockjob", Type: "Export", Args: qg.MustArgs(42)}); err != nil {
 		panic(err)
 	}

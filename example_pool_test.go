@@ -2,9 +2,7 @@ package qg_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -15,16 +13,8 @@ import (
 // signal.NotifyContext: Run starts the pool, and on cancel waits for the
 // running jobs before it returns.
 func ExampleWorkerPool_Run() {
-	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
-	c, err := qg.NewClient2(db)
-	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
+	_, c, closeAll := exampleClient() // sql.Open("pgx", DATABASE_URL), qg.NewClient2
+	defer closeAll()
 	for range 3 {
 		if err := c.Enqueue(&qg.Job{Queue: "example_run", Type: "Resize"}); err != nil {
 			panic(err)
@@ -51,16 +41,8 @@ func ExampleWorkerPool_Run() {
 // Batch locking: one connection locks up to Batch jobs at once and the
 // workers run them, for a queue of many short jobs.
 func ExampleWorkerPool_batch() {
-	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
-	c, err := qg.NewClient2(db)
-	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
+	db, c, closeAll := exampleClient() // sql.Open("pgx", DATABASE_URL), qg.NewClient2
+	defer closeAll()
 	jobs := make([]*qg.Job, 50)
 	for i := range jobs {
 		jobs[i] = &qg.Job{Queue: "example_batch_lock", Type: "Count"}

@@ -2,9 +2,7 @@ package qg_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/qg-go/qg"
@@ -14,21 +12,13 @@ import (
 // que_jobs is copied into qg_jobs_archive with its outcome; PruneArchive
 // keeps the archive to a retention period (run it periodically).
 func ExampleEnableArchive() {
-	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
+	db, c, closeAll := exampleClient() // sql.Open("pgx", DATABASE_URL), qg.NewClient2
+	defer closeAll()
 	ctx := context.Background()
 	if err := qg.EnableArchive(ctx, db); err != nil {
 		panic(err)
 	}
 	defer qg.DisableArchive(ctx, db) //nolint:errcheck // the example's cleanup
-	c, err := qg.NewClient2(db)
-	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
 	job := &qg.Job{Queue: "example_retention", Type: "Invoice"}
 	if err := c.Enqueue(job); err != nil {
 		panic(err)

@@ -1,9 +1,7 @@
 package qg_test
 
 import (
-	"database/sql"
 	"fmt"
-	"os"
 
 	"github.com/qg-go/qg"
 )
@@ -11,16 +9,8 @@ import (
 // Stats counts the jobs per queue and class, with those being worked right
 // now (by any worker, Go or Ruby) and those that failed.
 func ExampleClient_Stats() {
-	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
-	c, err := qg.NewClient2(db)
-	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
+	_, c, closeAll := exampleClient() // sql.Open("pgx", DATABASE_URL), qg.NewClient2
+	defer closeAll()
 	for range 3 {
 		if err := c.Enqueue(&qg.Job{Queue: "example_stats", Type: "Thumbnail"}); err != nil {
 			panic(err)

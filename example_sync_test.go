@@ -1,9 +1,7 @@
 package qg_test
 
 import (
-	"database/sql"
 	"fmt"
-	"os"
 
 	"github.com/qg-go/qg"
 )
@@ -11,16 +9,8 @@ import (
 // Sync mode runs a job's WorkFunc in the caller of Enqueue instead of
 // inserting the job: for development, and for tests of code that enqueues.
 func ExampleClient_sync() {
-	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
-	c, err := qg.NewClient2(db)
-	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
+	db, c, closeAll := exampleClient() // sql.Open("pgx", DATABASE_URL), qg.NewClient2
+	defer closeAll()
 	c.Sync = qg.WorkMap{"Greet": func(j *qg.Job) error {
 		var name string
 		if err := j.DecodeArgs(&name); err != nil {
@@ -30,7 +20,7 @@ func ExampleClient_sync() {
 		return nil
 	}}
 
-	err = c.Enqueue(&qg.Job{Queue: "example_sync", Type: "Greet", Args: qg.MustArgs("ada")})
+	err := c.Enqueue(&qg.Job{Queue: "example_sync", Type: "Greet", Args: qg.MustArgs("ada")})
 	fmt.Println("enqueue returned", err)
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM que_jobs WHERE queue = 'example_sync'`).Scan(&n); err != nil {

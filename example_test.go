@@ -60,3 +60,18 @@ func Example() {
 	// welcome, ada
 	// welcome, grace
 }
+
+// exampleClient opens the database the examples run in (DATABASE_URL, as a
+// program would) and a Client on it, as [Example] does; the function it
+// returns closes both.
+func exampleClient() (*sql.DB, *qg.Client, func()) {
+	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if err != nil {
+		panic(err)
+	}
+	c, err := qg.NewClient2(db)
+	if err != nil {
+		panic(err)
+	}
+	return db, c, func() { c.Close(); db.Close() }
+}
