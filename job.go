@@ -161,13 +161,6 @@ func (j *Job) Context() context.Context {
 	return j.ctx
 }
 
-// ensureDialect gives a Job built by hand (for tests) the table's statements.
-func (j *Job) ensureDialect() {
-	if j.d == nil {
-		j.d = que0
-	}
-}
-
 // holder is the pid of the session holding the job's lock when it is not
 // the session of the job's statements (a batch locker's), 0 otherwise.
 func (j *Job) holder() uint32 {

@@ -22,3 +22,10 @@ func TestInjectJobTx(j *Job, tx Txer) *Job {
 	j.ensureDialect()
 	return j
 }
+
+// ensureDialect gives a Job built by hand (for tests) the table's statements.
+func (j *Job) ensureDialect() {
+	if j.d == nil {
+		j.d = que0
+	}
+}
