@@ -2,38 +2,11 @@ package pgtest
 
 import (
 	"database/sql"
-	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
-
-// Run is a TestMain for a test binary that needs a database of its own: it
-// creates one, opens it, calls prepare with its URL and pool (to migrate
-// it, or keep the pool), runs the tests, drops the database and returns the
-// exit code. makeHint is the make command that starts a server, from the
-// binary's package directory.
-func Run(m *testing.M, prefix, makeHint string, prepare func(url string, db *sql.DB) error) int {
-	url, drop, err := CreateDatabase(AdminURL(), Name(prefix))
-	if err != nil {
-		fmt.Fprint(os.Stderr, Unreachable(err, makeHint))
-		return 1
-	}
-	defer drop()
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer db.Close()
-	if err := prepare(url, db); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
-}
 
 // WaitNoLocks waits up to timeout for no advisory lock of db's database to
 // be held (sessions ended from the server side take a moment to go), and

@@ -4,9 +4,7 @@
 package qgtest
 
 import (
-	"context"
 	"database/sql"
-	"os"
 	"testing"
 
 	"github.com/qg-go/qg"
@@ -17,11 +15,7 @@ import (
 // dropped after; *db is a pool on it meanwhile, and DATABASE_URL its URL
 // (for the runnable examples). It returns the exit code.
 func Main(m *testing.M, prefix string, db **sql.DB) int {
-	return pgtest.Run(m, prefix, "make -C ../.. db", func(url string, pool *sql.DB) error {
-		*db = pool
-		os.Setenv("DATABASE_URL", url)
-		return qg.Migrate(context.Background(), pool)
-	})
+	return pgtest.RunMigrated(m, prefix, qg.Migrate, db)
 }
 
 // Setup returns a Client on db and a queue of the test's own, and checks
