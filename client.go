@@ -39,9 +39,10 @@ type Client struct {
 
 	wakeups wakeups // wakes idle workers of a queue
 
-	mu     sync.Mutex
-	closed bool
-	locked map[*Job]struct{} // jobs locked and not yet Done
+	mu      sync.Mutex
+	closed  bool
+	locked  map[*Job]struct{} // jobs locked and not yet Done
+	skipped skips             // jobs whose failure could not be recorded, passed over for a while
 	// walkApart is set once a Worker's session was found not to run its
 	// transactions at READ COMMITTED (see walkInTx).
 	walkApart  atomic.Bool
@@ -189,7 +190,7 @@ func (c *Client) heldIDs() []int64 {
 	for j := range c.locked {
 		ids = append(ids, j.ID)
 	}
-	return ids
+	return append(ids, c.skippedIDs()...)
 }
 
 // untrack forgets a job that is Done.

@@ -32,6 +32,13 @@ var ErrInvalidArgs = errors.New("qg: job args are not valid JSON")
 // transaction stays usable.
 var ErrInvalidText = errors.New("qg: text holds a NUL byte or invalid UTF-8")
 
+// ErrReadOnly is wrapped in the error a Worker, or a WorkerPool's batch
+// locker, stops with when its database session refuses to write (a
+// read-only transaction: default_transaction_read_only, or a hot standby).
+// On such a session no job can be finished nor its failure recorded, so
+// working on would only run the same jobs again and again.
+var ErrReadOnly = errors.New("qg: the database session is read-only: jobs can be neither finished nor failed; worker stopped")
+
 // ErrArgsNotArray is wrapped by [Job.DecodeArgs] when the job's args are
 // not a JSON array (Ruby Que always writes an array).
 var ErrArgsNotArray = errors.New("qg: job args are not a JSON array")
@@ -81,6 +88,10 @@ func (e *PanicError) Error() string {
 // errVanished says a job of a batch locker was gone at its delete: its lock
 // was lost and another worker finished it. The work is rolled back.
 var errVanished = errors.New("qg: job vanished while being worked (its lock was lost)")
+
+// errGoexit is the error of a WorkFunc that called runtime.Goexit (as
+// testing's FailNow does) instead of returning.
+var errGoexit = errors.New("qg: the WorkFunc called runtime.Goexit instead of returning")
 
 // errLockLost says the failure of a batch job was not recorded: the
 // locker's session no longer held the job's lock (it was lost, and another

@@ -81,12 +81,16 @@ var modes = []struct {
 	batch int
 }{{"default", 0}, {"batch", 4}}
 
-// startPool starts a pool of workers on queue q in the given mode, shut
-// down (and checked for it) when the test ends.
-func startPool(t *testing.T, c *Client, q string, m WorkMap, workers, batch int) *WorkerPool {
+// startPool starts a pool of workers on queue q in the given mode, set up
+// further by the configure functions, and shut down (and checked for it)
+// when the test ends.
+func startPool(t *testing.T, c *Client, q string, m WorkMap, workers, batch int, configure ...func(*WorkerPool)) *WorkerPool {
 	t.Helper()
 	p := NewWorkerPool(c, m, workers)
 	p.Queue, p.Interval, p.Batch = q, 20*time.Millisecond, batch
+	for _, f := range configure {
+		f(p)
+	}
 	p.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

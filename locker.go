@@ -38,6 +38,7 @@ type locker struct {
 	poke     chan struct{} // signals finished or stopping (capacity 1)
 	pid      uint32        // the current session's server pid; 0 once given back
 	running  map[*Job]bool // jobs handed to workers and not Done
+	haltErr  stopCause     // why the locker stopped on its own (see halt)
 
 	// Owned by run's goroutine.
 	conn    *sql.Conn
@@ -80,6 +81,9 @@ func (l *locker) run() {
 		}
 		locked, err := l.cycle(done, room)
 		if err != nil {
+			if isReadOnly(err) {
+				l.halt(fmt.Errorf("%w: %w", ErrReadOnly, err))
+			}
 			l.fail(err)
 			l.wait(wake, l.retryDelay())
 			continue
@@ -108,7 +112,7 @@ func (l *locker) cycle(done []*Job, room int) (int, error) {
 	ctx, cancel := context.WithTimeout(l.c.ctx, finishTimeout)
 	defer cancel()
 	deletes, unlocks := l.split(done)
-	locked, err := l.pipeline(ctx, deletes, unlocks, room)
+	locked, shared, err := l.pipeline(ctx, deletes, unlocks, room)
 	if err != nil {
 		l.lost = deletes // deletes already holds the earlier lost ones
 		return 0, err
@@ -117,7 +121,7 @@ func (l *locker) cycle(done []*Job, room int) (int, error) {
 	for _, j := range unlocks {
 		delete(l.held, j.ID)
 	}
-	fresh, err := l.recheck(ctx, locked)
+	fresh, err := l.recheck(ctx, locked, shared)
 	if err != nil {
 		return 0, err
 	}
@@ -159,8 +163,9 @@ func (l *locker) split(done []*Job) (deletes, unlocks []*Job) {
 
 // pipeline sends, in one round trip: the deletes in a transaction of their
 // own, committed before the unlocks; the unlocks; and the walk for room
-// jobs. It returns the jobs the walk locked.
-func (l *locker) pipeline(ctx context.Context, deletes, unlocks []*Job, room int) ([]*Job, error) {
+// jobs. It returns the jobs the walk locked, and apart those whose job_id
+// another row of the walk had (see firstOfEachID).
+func (l *locker) pipeline(ctx context.Context, deletes, unlocks []*Job, room int) (locked, shared []*Job, err error) {
 	d := l.c.d
 	b := &pgx.Batch{}
 	if len(deletes) > 0 {
@@ -177,17 +182,37 @@ func (l *locker) pipeline(ctx context.Context, deletes, unlocks []*Job, room int
 		b.Queue(query, args...)
 	}
 	br := l.pc.SendBatch(ctx, b)
-	locked, err := l.readPipeline(br, len(deletes) > 0, len(unlocks) > 0, room > 0)
+	locked, err = l.readPipeline(br, len(deletes) > 0, len(unlocks) > 0, room > 0)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	locked, shared = firstOfEachID(locked)
 	for _, j := range locked {
 		l.held[j.ID] = j
 	}
-	return locked, nil
+	return locked, shared, nil
+}
+
+// firstOfEachID splits the rows a walk locked into the first of each
+// job_id and the others. Que 0.x's key is the whole primary key, so another
+// producer may give rows one job_id; they share one advisory lock, which is
+// re-entrant within a session, so one walk locks them all. Only the first
+// may run now: the others wait for its lock, as they do in the default
+// mode, and each of their extra locks is given back (recheck does).
+func firstOfEachID(locked []*Job) (first, shared []*Job) {
+	seen := make(map[int64]bool, len(locked))
+	for _, j := range locked {
+		if seen[j.ID] {
+			shared = append(shared, j)
+			continue
+		}
+		seen[j.ID] = true
+		first = append(first, j)
+	}
+	return first, shared
 }
 
 // readPipeline reads the results pipeline sent.
@@ -239,8 +264,14 @@ func (l *locker) readPipeline(br pgx.BatchResults, deleting, unlocking, locking 
 }
 
 // recheck keeps the locked jobs that still exist, with a snapshot newer
-// than the walk's, and unlocks the others.
-func (l *locker) recheck(ctx context.Context, locked []*Job) ([]*Job, error) {
+// than the walk's, and unlocks the others, and once each row of shared (an
+// extra lock of a job_id the session holds for another row).
+func (l *locker) recheck(ctx context.Context, locked, shared []*Job) ([]*Job, error) {
+	if len(shared) > 0 {
+		if _, err := l.pc.Exec(ctx, unlockJobs, jobIDs(shared)); err != nil {
+			return nil, fmt.Errorf("unlock rows sharing a job_id: %w", err)
+		}
+	}
 	if len(locked) == 0 {
 		return nil, nil
 	}
@@ -338,7 +369,9 @@ func (l *locker) skipIDs() []int64 {
 			ids = append(ids, j.ID)
 		}
 	}
-	return ids
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	return append(ids, l.c.skippedIDs()...) // their failure could not be recorded
 }
 
 // jobIDs lists the ids of jobs.

@@ -13,17 +13,25 @@ import (
 // batchTx begins, on first use, the transaction of a job a batch locker
 // holds, on a connection of the pool. A job whose WorkFunc never calls Tx
 // costs no round trip of its own.
+//
+// It is never nil: when no transaction can be had (no connection, or its
+// lock went with the locker's session), it is a noTx whose every statement
+// fails, and the run is released rather than failed (see Worker.fail): the
+// job runs again, unchanged.
 func (j *Job) batchTx() Txer {
-	if j.tx != nil || j.txErr != nil {
+	if j.txErr != nil {
+		return noTx{j.txErr}
+	}
+	if j.tx != nil {
 		return j.tx
 	}
 	if err := j.pinBatchConn(); err != nil {
 		j.txErr = err
-		return nil
+		return noTx{err}
 	}
 	if _, err := j.pgxConn.Exec(j.Context(), "BEGIN"); err != nil {
 		j.txErr = fmt.Errorf("qg: begin transaction of job %d: %w", j.ID, err)
-		return nil
+		return noTx{j.txErr}
 	}
 	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn}
 	return j.tx

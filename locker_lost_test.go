@@ -40,12 +40,15 @@ func testBatchFailureAfterLockLoss(t *testing.T, maxErrors int) {
 	}
 }
 
-// lockAfterLoss ends the session holding job id's lock, then locks the job
+// lockAfterLoss ends the session holding job id's lock (in the test
+// database only: pg_locks is cluster-wide, and other runs' job ids are the
+// same small numbers), then locks the job
 // of queue q with lock (a Client's LockJobContext or lockForWork) as soon
 // as it is free; nil when it could not.
 func lockAfterLoss(q string, id int64, lock func(context.Context, string) (*Job, error)) *Job {
 	_, err := testDB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint << 32) + objid::bigint = $1`, id)
+WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint << 32) + objid::bigint = $1
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, id)
 	if err != nil {
 		return nil
 	}

@@ -54,7 +54,8 @@ func TestBatchLockerNoticesLostSession(t *testing.T) {
 	}
 	var ended bool
 	err := db.QueryRow(`SELECT pg_terminate_backend(pid) FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint << 32) + objid::bigint = $1`,
+WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND (classid::bigint << 32) + objid::bigint = $1
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, // pg_locks is cluster-wide
 		first.ID).Scan(&ended)
 	if err != nil || !ended {
 		t.Fatalf("end the locker's session: %v, %v", ended, err)

@@ -42,6 +42,18 @@ func (l *locker) stop() {
 	}
 }
 
+// halt stops the locker on an error that makes working on useless (a
+// read-only session): it locks nothing more, releases what it holds and
+// returns once its running jobs are done.
+func (l *locker) halt(err error) {
+	if l.haltErr.set(err, l.logger, "qg: batch locker stopped", l.queue) {
+		l.stop()
+	}
+}
+
+// halted returns the error the locker stopped with, if any.
+func (l *locker) halted() error { return l.haltErr.get() }
+
 // escalate gives up on running jobs: their contexts are cancelled, and the
 // locker's session and the sessions of their transactions are ended, so
 // every lock goes and the jobs run again elsewhere, unchanged.

@@ -96,6 +96,9 @@ func (p *WorkerPool) Start() {
 		w.Interval = p.Interval
 		w.Queue = p.Queue
 		w.WorkerConfig = p.WorkerConfig
+		if lk := p.locker; lk != nil {
+			w.onHalt = lk.halt
+		}
 		p.workers[i] = w
 		p.wg.Add(1)
 		go func() {
@@ -181,4 +184,20 @@ func (p *WorkerPool) shutdownBatch(ctx context.Context, lk *locker) error {
 		lk.escalate()
 		return ctx.Err()
 	}
+}
+
+// stoppedOnError reports whether the pool stopped working on its own: its
+// batch locker, or every one of its Workers, halted (see ErrReadOnly).
+func (p *WorkerPool) stoppedOnError() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.locker != nil {
+		return p.locker.halted() != nil
+	}
+	for _, w := range p.workers {
+		if w.halted() == nil {
+			return false
+		}
+	}
+	return len(p.workers) > 0
 }

@@ -64,6 +64,13 @@ func (w *Worker) run(wf WorkFunc, j *Job) error {
 func (w *Worker) fail(e JobEvent) JobEvent {
 	j, d, err := e.Job, e.Duration, e.Err
 	j.rollback() // the failure is recorded outside the undone work
+	if j.locker != nil && j.txErr != nil {
+		// Its transaction never began: not a failure of the job's own.
+		w.c.skip(j.ID, time.Second)
+		w.log(slog.LevelWarn, "qg: no transaction for the job; it runs again", append(jobAttrs(j), slog.Any("error", j.txErr))...)
+		e.Outcome = RunReleased
+		return e
+	}
 	var p *PanicError
 	if errors.As(err, &p) {
 		e.Panic, e.Stack = p.Value, p.Stack
@@ -77,12 +84,16 @@ func (w *Worker) fail(e JobEvent) JobEvent {
 	if r, ok := asRetry(err); ok {
 		delay = r.after()
 	}
+	w.c.skip(j.ID, delay) // before the record, which may unlock the job
 	if rerr := j.recordFailure(delay, msg); rerr != nil {
 		if w.lockLost(j, err, rerr) {
+			w.c.unskip(j.ID)
 			e.Outcome = RunReleased
 			return e
 		}
-		w.log(slog.LevelError, "qg: record job failure", append(jobAttrs(j), slog.Any("error", rerr))...)
+		w.unrecorded(j, delay, "job failure", rerr)
+	} else {
+		w.c.unskip(j.ID)
 	}
 	w.log(slog.LevelWarn, "qg: job failed", append(jobAttrs(j), slog.Duration("duration", d), slog.Any("error", err))...)
 	e.Outcome = RunFailed
@@ -94,13 +105,18 @@ func (w *Worker) fail(e JobEvent) JobEvent {
 // last error msg.
 func (w *Worker) giveUp(e JobEvent, msg string) JobEvent {
 	j, err := e.Job, e.Err
+	delay := w.backoff(int(j.ErrorCount) + 1)
+	w.c.skip(j.ID, delay) // before the record, which may unlock the job
 	if rerr := j.bury(msg); rerr != nil {
-		if !w.lockLost(j, err, rerr) {
-			w.log(slog.LevelError, "qg: give up job", append(jobAttrs(j), slog.Any("error", rerr))...)
+		if w.lockLost(j, err, rerr) {
+			w.c.unskip(j.ID)
+		} else {
+			w.unrecorded(j, delay, "giving up", rerr)
 		}
 		e.Outcome = RunReleased // nothing recorded: it runs again
 		return e
 	}
+	w.c.unskip(j.ID)
 	w.log(slog.LevelError, "qg: job given up", append(jobAttrs(j), slog.Duration("duration", e.Duration),
 		slog.String("dead_queue", j.Queue), slog.Any("error", err))...)
 	e.Outcome = RunGivenUp

@@ -40,6 +40,15 @@ func (s runAtScanner) Scan(v any) error {
 	return nil
 }
 
+// splitRunAt gives a run_at as the two arrays of a batch statement take
+// it: the time and "", or for an infinity any time and its text.
+func splitRunAt(t time.Time) (time.Time, string) {
+	if v, ok := runAtValue(t).(string); ok {
+		return time.Time{}, v
+	}
+	return t, ""
+}
+
 // runAtValue is the value to send for run_at in a key: the original text
 // for the infinities, the time otherwise.
 func runAtValue(t time.Time) any {

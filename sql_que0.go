@@ -1,6 +1,9 @@
 package qg
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // que0Table is the Ruby Que 0.x table, schema version 3 (schema.sql). Its
 // only index is the primary key (queue, priority, run_at, job_id), so every
@@ -106,15 +109,21 @@ WHERE queue = k->>0 AND priority = (k->>1)::smallint
   AND run_at = (k->>2)::timestamptz AND job_id = (k->>3)::bigint),
   current_setting('transaction_isolation') = 'read committed'`
 
+	// The full keys keys gives, as rows. The run_at go as timestamps ($3),
+	// never as text, which could not carry a run_at before the common era
+	// nor an old local offset with seconds; $5 names an infinite run_at
+	// ('' for a finite one).
+	que0Keys = `
+  SELECT q, p, CASE WHEN inf = '' THEN r ELSE inf::timestamptz END, id
+  FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[], $5::text[]) AS k (q, p, r, id, inf)`
+
 	// Which of the given keys are still there.
 	que0JobsExist = `/* qg:jobs_exist */ SELECT job_id FROM que_jobs
-WHERE (queue, priority, run_at, job_id) IN (
-  SELECT q, p, r::timestamptz, id FROM unnest($1::text[], $2::smallint[], $3::text[], $4::bigint[]) AS k (q, p, r, id))`
+WHERE (queue, priority, run_at, job_id) IN (` + que0Keys + `)`
 
 	// Finish many jobs by removing them.
 	que0DeleteJobs = `/* qg:delete_jobs */ DELETE FROM que_jobs
-WHERE (queue, priority, run_at, job_id) IN (
-  SELECT q, p, r::timestamptz, id FROM unnest($1::text[], $2::smallint[], $3::text[], $4::bigint[]) AS k (q, p, r, id))`
+WHERE (queue, priority, run_at, job_id) IN (` + que0Keys + `)`
 
 	// Is the locked job still there (a fresh snapshot)?
 	que0JobExists = `/* qg:job_exists */ SELECT EXISTS (SELECT 1 FROM que_jobs
@@ -139,7 +148,7 @@ FROM deleted`
 
 	// Record a failure ($6) and move run_at by a delay in seconds ($5).
 	que0FailJob = `/* qg:fail_job */ UPDATE que_jobs
-SET error_count = error_count + 1,
+SET error_count = least(error_count::bigint + 1, 2147483647)::int,
     run_at = now() + make_interval(secs => $5::double precision),
     last_error = $6::text
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4
@@ -147,7 +156,7 @@ RETURNING error_count, run_at`
 
 	// Give a job up: move it to its dead-letter queue ($5).
 	que0BuryJob = `/* qg:bury_job */ UPDATE que_jobs
-SET queue = $5::text, error_count = error_count + 1, last_error = $6::text
+SET queue = $5::text, error_count = least(error_count::bigint + 1, 2147483647)::int, last_error = $6::text
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4`
 
 	// Enqueue one job; NULL priority and run_at take the defaults.
@@ -156,12 +165,14 @@ VALUES ($1::text, coalesce($2::smallint, 100), coalesce($3::timestamptz, now()),
 RETURNING job_id, priority, run_at`
 
 	// One array per column, unnested in step and inserted in order. A zero
-	// priority and an empty run_at take the defaults, as in insertJob.
+	// priority takes the default, as in insertJob; run_at goes as a
+	// timestamp, and kind says 'now' for the default or names an infinity.
 	que0InsertJobs = `/* qg:insert_jobs */ INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
-SELECT queue, coalesce(nullif(priority, 0), 100), coalesce(nullif(run_at, '')::timestamptz, now()),
+SELECT queue, coalesce(nullif(priority, 0), 100),
+  CASE kind WHEN '' THEN run_at WHEN 'now' THEN now() ELSE kind::timestamptz END,
   job_class, args::json
-FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[])
-  WITH ORDINALITY AS batch (queue, priority, run_at, job_class, args, n)
+FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
+  WITH ORDINALITY AS batch (queue, priority, run_at, job_class, args, kind, n)
 ORDER BY n
 RETURNING job_id, priority, run_at`
 
@@ -200,14 +211,14 @@ WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + que0HeldBy
 	// the session that records its failure: these two change the job only
 	// while the locker's session still holds its lock.
 	que0FailHeldJob = `/* qg:fail_held_job */ UPDATE que_jobs
-SET error_count = error_count + 1,
+SET error_count = least(error_count::bigint + 1, 2147483647)::int,
     run_at = now() + make_interval(secs => $5::double precision),
     last_error = $6::text
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + que0HeldBy("$7") + `
 RETURNING error_count, run_at`
 
 	que0BuryHeldJob = `/* qg:bury_held_job */ UPDATE que_jobs
-SET queue = $5::text, error_count = error_count + 1, last_error = $6::text
+SET queue = $5::text, error_count = least(error_count::bigint + 1, 2147483647)::int, last_error = $6::text
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + que0HeldBy("$7") + `
 RETURNING job_id`
 )
@@ -233,12 +244,14 @@ func (que0Table) key(j *Job) []any {
 func (que0Table) keys(jobs []*Job) []any {
 	queues := make([]string, len(jobs))
 	priorities := make([]int16, len(jobs))
-	runAts := make([]string, len(jobs))
+	runAts := make([]time.Time, len(jobs))
+	infinite := make([]string, len(jobs))
 	ids := make([]int64, len(jobs))
 	for i, j := range jobs {
-		queues[i], priorities[i], runAts[i], ids[i] = j.Queue, j.Priority, formatRunAt(j.RunAt), j.ID
+		runAts[i], infinite[i] = splitRunAt(j.RunAt)
+		queues[i], priorities[i], ids[i] = j.Queue, j.Priority, j.ID
 	}
-	return []any{queues, priorities, runAts, ids}
+	return []any{queues, priorities, runAts, ids, infinite}
 }
 
 func (que0Table) lockJob(queue string, skip []int64) (string, []any) {
@@ -286,7 +299,7 @@ func (d que0Table) failJob(j *Job, delay time.Duration, msg string, holder uint3
 // giveUpJob moves the job to its dead-letter queue ([DeadQueue]).
 func (d que0Table) giveUpJob(j *Job, msg string, holder uint32) (string, []any, jobFields) {
 	f := j.fields()
-	f.queue, f.errorCount = DeadQueue(j.Queue), f.errorCount+1
+	f.queue, f.errorCount = DeadQueue(j.Queue), min(f.errorCount, math.MaxInt32-1)+1 // as the row: never past the largest
 	args := append(d.key(j), f.queue, cleanText(msg))
 	if holder != 0 {
 		return que0BuryHeldJob, append(args, int64(holder)), f
@@ -306,34 +319,29 @@ func (que0Table) insertJob(j *Job) (string, []any) {
 }
 
 func (que0Table) insertJobs(jobs []*Job) (string, []any) {
-	queues, priorities, runAts, types, args := batchColumns(jobs)
-	return que0InsertJobs, []any{queues, priorities, runAts, types, args}
+	queues, priorities, runAts, types, args, kinds := batchColumns(jobs)
+	return que0InsertJobs, []any{queues, priorities, runAts, types, args, kinds}
 }
 
 func (que0Table) stats() string { return que0Stats }
 
-// batchColumns turns jobs into the column arrays insertJobs unnests.
-func batchColumns(jobs []*Job) (queues []string, priorities []int16, runAts []string, types, args []string) {
+// batchColumns turns jobs into the column arrays insertJobs unnests. A
+// run_at goes as a timestamp; kinds says "now" for a zero one and names an
+// infinite one ("" for the others).
+func batchColumns(jobs []*Job) (queues []string, priorities []int16, runAts []time.Time, types, args, kinds []string) {
 	for _, j := range jobs {
-		runAt := "" // empty: now()
-		if !j.RunAt.IsZero() {
-			runAt = formatRunAt(j.RunAt)
+		runAt, kind := splitRunAt(j.RunAt)
+		if j.RunAt.IsZero() {
+			kind = "now"
 		}
 		queues = append(queues, j.Queue)
 		priorities = append(priorities, j.Priority)
 		runAts = append(runAts, runAt)
+		kinds = append(kinds, kind)
 		types = append(types, j.Type)
 		args = append(args, jobArgs(j))
 	}
-	return queues, priorities, runAts, types, args
-}
-
-// formatRunAt writes a run_at as timestamptz text, infinities included.
-func formatRunAt(t time.Time) string {
-	if v, ok := runAtValue(t).(string); ok {
-		return v
-	}
-	return t.Format(time.RFC3339Nano)
+	return queues, priorities, runAts, types, args, kinds
 }
 
 func (que0Table) insertUnique(j *Job, key string, hold time.Duration) (string, []any) {

@@ -32,6 +32,8 @@ type Worker struct {
 	stopping chan struct{} // closed when shutdown begins
 	stopped  chan struct{} // closed when Work returns
 	current  *Job          // the job being worked, for escalation
+	haltErr  stopCause     // why the Worker stopped on its own (see halt)
+	onHalt   func(error)   // called once when it does; a batch pool's stops the locker
 }
 
 // NewWorker returns a Worker that works jobs of c with the WorkFuncs in m.
@@ -57,7 +59,7 @@ func (w *Worker) Work() {
 		return
 	}
 	defer close(w.stopped)
-	for !w.isStopping() {
+	for !w.isStopping() && w.halted() == nil {
 		wake := w.c.wakeups.channel(w.Queue)
 		if w.WorkOne() {
 			continue
@@ -190,7 +192,7 @@ func (w *Worker) escalate() {
 // channel. A job whose lock was lost before it started is not run.
 func (w *Worker) workFrom(l *locker) {
 	for j := range l.jobs {
-		if j.Context().Err() != nil {
+		if j.Context().Err() != nil || w.halted() != nil {
 			j.Done()
 			continue
 		}

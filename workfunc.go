@@ -84,12 +84,23 @@ func asGiveUp(err error) bool {
 	return errors.As(err, &g)
 }
 
-// callWorkFunc runs wf, turning a panic into a *PanicError.
-func callWorkFunc(wf WorkFunc, j *Job) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-		}
+// callWorkFunc runs wf, turning a panic into a *PanicError and a
+// runtime.Goexit into errGoexit. wf runs on a goroutine of its own, which
+// is all a Goexit can end: the worker's goroutine lives on.
+func callWorkFunc(wf WorkFunc, j *Job) error {
+	done := make(chan error, 1)
+	go func() {
+		returned := false
+		defer func() {
+			if r := recover(); r != nil {
+				done <- &PanicError{Value: r, Stack: debug.Stack()}
+			} else if !returned {
+				done <- errGoexit
+			}
+		}()
+		err := wf(j)
+		returned = true
+		done <- err
 	}()
-	return wf(j)
+	return <-done
 }

@@ -76,6 +76,7 @@ type config struct {
 	restartPostgres bool
 	pgCluster       string // the pg_ctlcluster cluster -restart-postgres restarts
 	batch           int    // qg.WorkerPool.Batch in the worker processes; 0: one connection per job
+	hostile         bool   // write rows another producer could write during the run
 	timeout         time.Duration
 	keep            bool
 	json            bool
@@ -123,6 +124,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.pgCluster, "pg-cluster", "main",
 		"the cluster -restart-postgres restarts; it must be the server of -database-url (checked with pg_lsclusters)")
 	fs.IntVar(&c.batch, "batch", 0, "qg.WorkerPool.Batch in the worker processes: N > 0 locks jobs in batches of N; 0 locks one job per connection")
+	fs.BoolVar(&c.hostile, "hostile", false, "during the run, write rows another producer could write (run_at before the "+
+		"common era, error_count and priority at their extremes, job_ids shared with other rows) and check each is worked exactly once")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch database for inspection")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON")

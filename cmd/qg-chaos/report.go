@@ -46,6 +46,7 @@ type Summary struct {
 	EventsFired      int      `json:"events_fired"`
 	DeadClaims       int      `json:"dead_claims_cleared"` // claims of killed or terminated runs met by a later run
 	Batch            *Batch   `json:"batch,omitempty"`     // with -batch only
+	Hostile          *Hostile `json:"hostile,omitempty"`   // with -hostile only
 	Attempts         int      `json:"attempts"`
 	InjectedFailures int      `json:"injected_failures"`
 	Seconds          float64  `json:"seconds"`
@@ -80,6 +81,9 @@ func (s *supervisor) summarize(runErr error) Summary {
 	}
 	if err := s.queryOutcome(ctx, &sum); err != nil {
 		failures = append(failures, fmt.Sprintf("could not read the outcome: %v", err))
+	}
+	if err := s.queryHostile(ctx, &sum); err != nil {
+		failures = append(failures, fmt.Sprintf("could not read the hostile rows' outcome: %v", err))
 	}
 	s.countLocksLeft(ctx, &sum)
 	s.checkRecoveries(ctx, &sum)
@@ -228,6 +232,7 @@ func (sum Summary) check() []string {
 	fail(sum.EventsFired < sum.EventsPlanned, "only %d of %d chaos events fired before the queue was empty (raise -jobs)",
 		sum.EventsFired, sum.EventsPlanned)
 	fail(sum.Attempts < sum.Jobs, "only %d WorkFunc calls for %d jobs", sum.Attempts, sum.Jobs)
+	sum.Hostile.check(fail)
 	for _, r := range sum.Recoveries {
 		fail(r.Expected == 0, "no worker process survived %s to show it recovers", r.Event)
 		fail(r.Working < r.Expected, "after %s only %d of %d worker processes worked jobs again", r.Event, r.Working, r.Expected)
@@ -301,6 +306,10 @@ func (t table) outcome(sum Summary) {
 		sum.RunsWithoutLock == 0 && sum.LockLostMidRun == 0)
 	row("advisory locks left (after Shutdown / at the end)", fmt.Sprintf("%d / %d", sum.LocksAtShutdown, sum.LocksLeft),
 		sum.LocksAtShutdown == 0 && sum.LocksLeft == 0)
+	if h := sum.Hostile; h != nil {
+		row("hostile rows worked exactly once / more than once", fmt.Sprintf("%d of %d / %d", h.ExactlyOnce, h.Rows, h.Doubled),
+			h.ExactlyOnce == h.Rows && h.Rows == hostileRounds*hostilePerRound && h.Doubled == 0)
+	}
 }
 
 // chaos writes the rows about what was done to the workers, and the timing.

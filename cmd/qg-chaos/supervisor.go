@@ -39,6 +39,10 @@ type supervisor struct {
 	nextID int
 	chaos  chaosState
 
+	hostileRound   int   // rounds of -hostile rows written
+	hostileWritten int   // rows written
+	lastHostileID  int64 // the job_id of the last one
+
 	began, finished time.Time // workers started; queue found empty
 	lastProgress    time.Time
 }
@@ -100,7 +104,7 @@ func (s *supervisor) migrate(ctx context.Context) error {
 	if err := qg.Migrate(ctx, s.db); err != nil {
 		return fmt.Errorf("migrate scratch database: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, schemaSQL); err != nil {
+	if _, err := s.db.ExecContext(ctx, schemaSQL+hostileSchema); err != nil {
 		return fmt.Errorf("create chaos tables: %w", err)
 	}
 	var err error
@@ -229,6 +233,9 @@ func (s *supervisor) drive(ctx context.Context) error {
 			return err
 		}
 		if err := s.fireDue(ctx, s.cfg.jobs-left); err != nil {
+			return err
+		}
+		if err := s.hostileDue(ctx, s.cfg.jobs-left); err != nil {
 			return err
 		}
 		select {

@@ -97,7 +97,7 @@ func (p *workerProcess) start(ctx context.Context) error {
 	if err := p.load.noteServerStart(ctx); err != nil {
 		return err
 	}
-	p.pool = qg.NewWorkerPool(p.client, qg.WorkMap{jobType: p.load.work}, p.cfg.concurrency)
+	p.pool = qg.NewWorkerPool(p.client, qg.WorkMap{jobType: p.load.work, hostileType: p.load.hostile}, p.cfg.concurrency)
 	p.pool.Batch = p.cfg.batch
 	p.pool.Interval = workerInterval
 	p.pool.Queue = chaosQueue
