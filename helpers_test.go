@@ -51,6 +51,13 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if err := createQue2DB(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer dropQue2DB()
+	// The examples of the Que 2.x table open QUE2_DATABASE_URL.
+	os.Setenv("QUE2_DATABASE_URL", que2URL)
 	return m.Run()
 }
 

@@ -92,7 +92,7 @@ func (l *listener) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+l.c.d.listenChannel()); err != nil {
 		return err
 	}
 	l.c.wakeups.wake(l.queue) // catch up on what came before LISTEN
@@ -101,7 +101,7 @@ func (l *listener) listen(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if n.Payload == l.queue {
+		if l.c.d.wakes(n.Payload, l.queue) {
 			l.c.wakeups.wake(l.queue)
 		}
 	}

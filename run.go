@@ -70,7 +70,7 @@ func (w *Worker) fail(e JobEvent) JobEvent {
 		call(w.Hooks.Panicked, e)
 	}
 	msg := errorText(err)
-	if asGiveUp(err) || (w.MaxErrors > 0 && int(j.ErrorCount)+1 >= w.MaxErrors) {
+	if limit := j.d.maxErrors(w.MaxErrors); asGiveUp(err) || (limit > 0 && int(j.ErrorCount)+1 >= limit) {
 		return w.giveUp(e, msg)
 	}
 	delay := w.backoff(int(j.ErrorCount) + 1)

@@ -100,6 +100,23 @@ type dialect interface {
 	retryByID(id int64) (string, []any)
 	scanJobInfo(row rowScanner, info *JobInfo) error
 
+	// tableStats counts the rows stats leaves out (see TableStats).
+	tableStats() string
+
+	// checkJob refuses, before any SQL, a job the table cannot store.
+	checkJob(j *Job) error
+	// queueName is queue as the table names it (the empty queue is Que
+	// 2's 'default').
+	queueName(queue string) string
+	// maxErrors is the error count at which a Worker whose MaxErrors is
+	// configured gives a job up; 0: never.
+	maxErrors(configured int) int
+	// listenChannel is the channel a Listen pool listens on, and wakes
+	// says whether a notification's payload on it is a runnable job of
+	// queue.
+	listenChannel() string
+	wakes(payload, queue string) bool
+
 	// The triggers qg's opt-in features put on que_jobs. The functions they
 	// call are in the feature's schema_qg_*.sql.
 	installNotify() string
@@ -119,8 +136,12 @@ func registerDialect(d dialect) {
 }
 
 // tableVersion finds que_jobs on the search path and its version comment.
+// The third column says whether that table is public.que_jobs, the only
+// one Ruby Que 2.x works.
 const tableVersion = `/* qg:table_version */ SELECT to_regclass('que_jobs') IS NOT NULL,
-  obj_description(to_regclass('que_jobs'), 'pg_class')`
+  obj_description(to_regclass('que_jobs'), 'pg_class'),
+  coalesce(to_regclass('que_jobs') = to_regclass('public.que_jobs'), false),
+  coalesce(to_regclass('que_jobs')::text, '')`
 
 // detectDialect returns the dialect of the que_jobs table q sees, or an
 // error wrapping ErrNoTable or ErrSchemaVersion.
@@ -130,15 +151,21 @@ func detectDialect(ctx context.Context, q Queryer) (dialect, error) {
 
 // dialectOf reads a row of tableVersion and returns its dialect.
 func dialectOf(row rowScanner) (dialect, error) {
-	var exists bool
+	var exists, public bool
 	var version sql.NullString
-	if err := row.Scan(&exists, &version); err != nil {
+	var found string
+	if err := row.Scan(&exists, &version, &public, &found); err != nil {
 		return nil, fmt.Errorf("qg: check que_jobs: %w", err)
 	}
 	if !exists {
 		return nil, ErrNoTable
 	}
 	if d, ok := dialects[version.String]; ok && version.Valid {
+		if _, que2 := d.(que2Table); que2 && !public {
+			return nil, fmt.Errorf("%w: the search_path finds %s, at Que schema version 7; Ruby Que 2.x "+
+				"works public.que_jobs only, and so does qg: put public first in the search_path",
+				ErrSchemaVersion, found)
+		}
 		return d, nil
 	}
 	return nil, fmt.Errorf("%w: que_jobs is at Que schema version %s; qg works %s",
@@ -172,7 +199,8 @@ func describeVersion(v sql.NullString) string {
 	case !v.Valid || v.String == "":
 		return "unknown (the table has no version comment)"
 	case v.String == "4" || v.String == "5" || v.String == "6":
-		return v.String + " (Ruby Que 1.x)"
+		return v.String + " (Ruby Que 1.x, or a migration to Que 2.x not finished: stop qg's workers, " +
+			"finish it with Ruby, Que.migrate!(version: 7), and start them again)"
 	case v.String == "7":
 		return v.String + " (Ruby Que 2.x)"
 	default:

@@ -1,6 +1,9 @@
 package qg
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // que0Table is the Ruby Que 0.x table, schema version 3 (schema.sql). Its
 // only index is the primary key (queue, priority, run_at, job_id), so every
@@ -311,6 +314,25 @@ func (que0Table) insertJobs(jobs []*Job) (string, []any) {
 }
 
 func (que0Table) stats() string { return que0Stats }
+
+// tableStats: a 0.x row is either in stats or in a dead-letter queue,
+// which stats counts too.
+func (que0Table) tableStats() string { return `/* qg:table_stats */ SELECT 0, 0, 0, 0` }
+
+// checkJob refuses the fields of Que 2.x, which this table cannot store.
+func (que0Table) checkJob(j *Job) error {
+	if len(j.Kwargs) > 0 || len(j.Tags) > 0 || len(j.Data) > 0 {
+		return fmt.Errorf("%w: %s job: this que_jobs is Ruby Que 0.x's (schema version 3)", ErrNeedsQue2, j.Type)
+	}
+	return nil
+}
+
+func (que0Table) queueName(queue string) string { return queue }
+func (que0Table) maxErrors(configured int) int  { return configured }
+func (que0Table) listenChannel() string         { return notifyChannel }
+
+// wakes: the notify trigger's payload is the queue's name.
+func (que0Table) wakes(payload, queue string) bool { return payload == queue }
 
 // batchColumns turns jobs into the column arrays insertJobs unnests.
 func batchColumns(jobs []*Job) (queues []string, priorities []int16, runAts []string, types, args []string) {
