@@ -13,7 +13,7 @@ import (
 // the run.
 func (w *Worker) work(j *Job) JobEvent {
 	call(w.Hooks.Locked, JobEvent{Job: j})
-	wf, ok := w.m[j.Type]
+	wf, ok := workFuncFor(w.m, j)
 	if !ok {
 		err := fmt.Errorf("%w %q: no WorkFunc in the WorkMap", ErrUnknownType, j.Type)
 		call(w.Hooks.UnknownType, JobEvent{Job: j, Err: err})
