@@ -50,6 +50,20 @@ func TestChaosBatch(t *testing.T) {
 	}
 }
 
+// TestChaosQue2 runs the command as TestChaos does, on a Ruby Que 2.x
+// table (qg.MigrateQue2), in both locking modes.
+func TestChaosQue2(t *testing.T) {
+	bin, url := buildCommand(t), testServer(t)
+	for _, batch := range []string{"0", "16"} {
+		sum, code, stderr := runChaos(t, bin, "-database-url", url, "-jobs", "2000", "-workers", "3",
+			"-concurrency", "4", "-kills", "2", "-terminate", "1", "-batch", batch, "-que", "2")
+		checkPassed(t, sum, code, stderr)
+		if sum.Que != 2 {
+			t.Errorf("-batch %s: the summary's table is Que %d, want 2", batch, sum.Que)
+		}
+	}
+}
+
 // checkPassed checks the summary of a run of 2000 jobs with 2 kills and 1
 // termination round shows every invariant held.
 func checkPassed(t *testing.T, sum Summary, code int, stderr string) {

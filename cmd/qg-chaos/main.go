@@ -76,6 +76,7 @@ type config struct {
 	restartPostgres bool
 	pgCluster       string // the pg_ctlcluster cluster -restart-postgres restarts
 	batch           int    // qg.WorkerPool.Batch in the worker processes; 0: one connection per job
+	que             int    // the Que generation of the table: 0 (Que 0.x) or 2 (Que 2.x)
 	timeout         time.Duration
 	keep            bool
 	json            bool
@@ -123,6 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.pgCluster, "pg-cluster", "main",
 		"the cluster -restart-postgres restarts; it must be the server of -database-url (checked with pg_lsclusters)")
 	fs.IntVar(&c.batch, "batch", 0, "qg.WorkerPool.Batch in the worker processes: N > 0 locks jobs in batches of N; 0 locks one job per connection")
+	fs.IntVar(&c.que, "que", 0, "the que_jobs table: 0 for Ruby Que 0.x's (qg.Migrate), 2 for Ruby Que 2.x's (qg.MigrateQue2)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch database for inspection")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON")
@@ -147,6 +149,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-database-url must be a postgres:// URL")
 	case c.jobs < 1 || c.workers < 1 || c.concurrency < 1:
 		return fmt.Errorf("-jobs, -workers and -concurrency must be at least 1")
+	case c.que != 0 && c.que != 2:
+		return fmt.Errorf("-que must be 0 or 2")
 	case c.kills < 0 || c.batch < 0:
 		return fmt.Errorf("-kills and -batch must not be negative")
 	case c.terminate < 1:
