@@ -17,7 +17,11 @@ import (
 // installed by default; it is idempotent, and [RemoveNotifyTrigger] removes
 // it. Ruby Que 0.x ignores the trigger.
 func InstallNotifyTrigger(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, dialectOr0(ctx, db).installNotify()); err != nil {
+	d, err := installDialect(ctx, db)
+	if err != nil {
+		return fmt.Errorf("qg: install notify trigger: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, d.installNotify()); err != nil {
 		return fmt.Errorf("qg: install notify trigger: %w", err)
 	}
 	return nil

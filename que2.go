@@ -3,6 +3,7 @@ package qg
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // ErrNeedsQue2 is wrapped by the enqueue methods for a job with Kwargs,
@@ -29,4 +30,12 @@ func (c *Client) ForJobSchemaVersion(v int) (*Client, error) {
 			ErrSchemaVersion, c.d.name())
 	}
 	return newClientOn(c.pool, que2Table{jobSchemaVersion: v}), nil
+}
+
+// SchemaVersion is the Que schema version of the que_jobs table the Client
+// works, read from the table's comment when the Client was made: 3 for Ruby
+// Que 0.x's table, 7 for Ruby Que 2.x's.
+func (c *Client) SchemaVersion() int {
+	v, _ := strconv.Atoi(c.d.version())
+	return v
 }

@@ -1,10 +1,12 @@
 -- Unique jobs on a Ruby Que 2.x table (schema version 7), whose key column
 -- is id: release the key of a job that left public.que_jobs (deleted: worked
 -- by a Go or Ruby worker, or by hand) or ended in it (finished or expired),
--- as qg_unique_release does on the 0.x table. A trigger must never fail a
--- delete or an update of Ruby's, so a missing qg_unique is skipped.
+-- as qg_unique_release does on the 0.x table. id is the table's primary
+-- key, so no other row shares it. A trigger must never fail a delete or an
+-- update of Ruby's: a missing qg_unique is skipped, and the function runs as
+-- its owner with a pinned search_path (see schema_qg_unique.sql).
 CREATE OR REPLACE FUNCTION qg_unique_release_que2() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
   released bigint := CASE TG_OP WHEN 'DELETE' THEN OLD.id ELSE NEW.id END;
 BEGIN
@@ -19,3 +21,9 @@ BEGIN
   RETURN NULL;
 END
 $$;
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION qg_unique_release_que2() SET search_path = %I, pg_temp', current_schema());
+END
+$$;
+REVOKE EXECUTE ON FUNCTION qg_unique_release_que2() FROM PUBLIC;

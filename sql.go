@@ -3,6 +3,7 @@ package qg
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -168,8 +169,13 @@ func dialectOf(row rowScanner) (dialect, error) {
 		}
 		return d, nil
 	}
-	return nil, fmt.Errorf("%w: que_jobs is at Que schema version %s; qg works %s",
-		ErrSchemaVersion, describeVersion(version), worksVersions())
+	hint := ""
+	if v := version.String; v == "4" || v == "5" || v == "6" {
+		hint = ": stop qg's workers, finish the migration with Ruby Que 2.x (Que.migrate!(version: 7)), " +
+			"and start them again"
+	}
+	return nil, fmt.Errorf("%w: que_jobs is at Que schema version %s; qg works %s%s",
+		ErrSchemaVersion, describeVersion(version), worksVersions(), hint)
 }
 
 // dialectOr0 is detectDialect for the functions that install or remove a
@@ -181,6 +187,19 @@ func dialectOr0(ctx context.Context, q Queryer) dialect {
 		return que0
 	}
 	return d
+}
+
+// installDialect is detectDialect for the functions that install a
+// trigger: on a table of a version qg does not work (a Que 1.x table, say,
+// keyed by id) a 0.x trigger would fail every delete of Ruby's, so they
+// refuse; on a missing table the 0.x statements fail with the server's
+// reason.
+func installDialect(ctx context.Context, q Queryer) (dialect, error) {
+	d, err := detectDialect(ctx, q)
+	if errors.Is(err, ErrNoTable) {
+		return que0, nil
+	}
+	return d, err
 }
 
 // worksVersions names the versions qg works, for an error message.
@@ -199,8 +218,7 @@ func describeVersion(v sql.NullString) string {
 	case !v.Valid || v.String == "":
 		return "unknown (the table has no version comment)"
 	case v.String == "4" || v.String == "5" || v.String == "6":
-		return v.String + " (Ruby Que 1.x, or a migration to Que 2.x not finished: stop qg's workers, " +
-			"finish it with Ruby, Que.migrate!(version: 7), and start them again)"
+		return v.String + " (Ruby Que 1.x)"
 	case v.String == "7":
 		return v.String + " (Ruby Que 2.x)"
 	default:
