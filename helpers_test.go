@@ -89,10 +89,7 @@ func setup(t *testing.T) (*Client, string) {
 // side take a moment to go).
 func assertNoLocks(t *testing.T) {
 	t.Helper()
-	n := 0
-	if !poll(5*time.Second, func() bool { n = countLocks(t); return n == 0 }) {
-		t.Errorf("%d advisory locks left in the test database", n)
-	}
+	assertNoLocksIn(t, testDB)
 }
 
 // countLocks counts advisory locks held in the test database.

@@ -189,6 +189,49 @@ func dialectOr0(ctx context.Context, q Queryer) dialect {
 	return d
 }
 
+// walkSQL is the walk of the lock statements of every dialect: a recursive
+// CTE that goes through table in (priority, run_at, id) order, one row per
+// step among those matching runnable, and tries the session advisory lock
+// of each job (keyed by its id column). try-lock never waits on a job
+// another session is working. The index scan passes over the ids of the
+// parameter skip, those the Client's own workers hold (or, for a batch
+// locker, its session holds: advisory locks are re-entrant), without a step
+// or a try-lock each. With firstOnly the walk stops at the first lock
+// taken; without, it goes on past locked rows, and the statement's LIMIT
+// stops it. The dialect adds the SELECT of the walk's columns.
+func walkSQL(table, id, runnable, skip string, firstOnly bool) string {
+	next := "walk." + id + " IS NOT NULL"
+	if firstOnly {
+		next += " AND NOT walk.locked"
+	}
+	where := runnable + " AND " + id + " <> ALL (" + skip + "::bigint[])"
+	return `WITH RECURSIVE walk AS (
+  SELECT (j).*, pg_try_advisory_lock((j).` + id + `) AS locked
+  FROM (
+    SELECT j FROM ` + table + ` AS j
+    WHERE ` + where + `
+    ORDER BY priority, run_at, ` + id + `
+    LIMIT 1
+  ) AS first_job
+  UNION ALL (
+    SELECT (j).*, pg_try_advisory_lock((j).` + id + `) AS locked
+    FROM (
+      SELECT (
+        SELECT j FROM ` + table + ` AS j
+        WHERE ` + where + `
+          AND (priority, run_at, ` + id + `) > (walk.priority, walk.run_at, walk.` + id + `)
+        ORDER BY priority, run_at, ` + id + `
+        LIMIT 1
+      ) AS j
+      FROM walk
+      WHERE ` + next + `
+      LIMIT 1
+    ) AS next_job
+  )
+)
+`
+}
+
 // installDialect is detectDialect for the functions that install a
 // trigger: on a table of a version qg does not work (a Que 1.x table, say,
 // keyed by id) a 0.x trigger would fail every delete of Ruby's, so they

@@ -57,40 +57,12 @@ func (que2Table) queueName(queue string) string {
 const que2Runnable = `job_schema_version = $3::integer AND queue = $1::text
       AND finished_at IS NULL AND expired_at IS NULL AND run_at <= now()`
 
-// que2Walk is the walk of the lock statements, que0Walk's on this table:
-// one row per step in que_poll_idx order, passing over the ids of $2 (the
-// jobs the Client's own workers hold, or a batch locker's session), with a
-// try-lock of each. With firstOnly it stops at the first lock taken.
+// que2Walk is the walk of the lock statements (walkSQL) on this table: in
+// que_poll_idx order among the runnable rows of queue $1 and job schema
+// version $3, passing over the ids of $2.
 func que2Walk(firstOnly bool) string {
-	next := "walk.id IS NOT NULL"
-	if firstOnly {
-		next += " AND NOT walk.locked"
-	}
-	return `WITH RECURSIVE walk AS (
-  SELECT (j).*, pg_try_advisory_lock((j).id) AS locked
-  FROM (
-    SELECT j FROM public.que_jobs AS j
-    WHERE ` + que2Runnable + ` AND id <> ALL ($2::bigint[])
-    ORDER BY priority, run_at, id
-    LIMIT 1
-  ) AS first_job
-  UNION ALL (
-    SELECT (j).*, pg_try_advisory_lock((j).id) AS locked
-    FROM (
-      SELECT (
-        SELECT j FROM public.que_jobs AS j
-        WHERE ` + que2Runnable + ` AND id <> ALL ($2::bigint[])
-          AND (priority, run_at, id) > (walk.priority, walk.run_at, walk.id)
-        ORDER BY priority, run_at, id
-        LIMIT 1
-      ) AS j
-      FROM walk
-      WHERE ` + next + `
-      LIMIT 1
-    ) AS next_job
-  )
-)
-SELECT queue, priority, run_at, id, job_class, args::text, error_count, last_error_message,
+	return walkSQL("public.que_jobs", "id", que2Runnable, "$2", firstOnly) +
+		`SELECT queue, priority, run_at, id, job_class, args::text, error_count, last_error_message,
   kwargs::text, data::text`
 }
 
