@@ -61,7 +61,11 @@ func EnableArchive(ctx context.Context, db *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, string(schema)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, dialectOr0(ctx, tx).installArchive())
+		d, err := installDialect(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, d.installArchive())
 		return err
 	})
 	if err != nil {

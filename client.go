@@ -86,9 +86,15 @@ func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
 	if err != nil {
 		return nil, wrap("qg: new client", err)
 	}
+	return newClientOn(pool, d), nil
+}
+
+// newClientOn returns a Client on pool working the table through d.
+func newClientOn(pool *sql.DB, d dialect) *Client {
 	c := &Client{pool: pool, d: d, locked: make(map[*Job]struct{})}
+	c.wakeups.name = d.queueName
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	return c, nil
+	return c
 }
 
 // Close releases every job locked through this Client and not yet Done: their

@@ -85,6 +85,9 @@ func (c *Client) insertOne(ctx context.Context, q Queryer, j *Job) error {
 	if err := validateJob(j); err != nil {
 		return err
 	}
+	if err := c.d.checkJob(j); err != nil {
+		return err
+	}
 	if unique, err := c.enqueueUnique(ctx, q, j); unique {
 		return err
 	}

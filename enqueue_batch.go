@@ -57,6 +57,9 @@ func (c *Client) insertBatch(ctx context.Context, q Queryer, jobs []*Job) error 
 			}
 			return wrap(fmt.Sprintf("qg: enqueue batch: job %d", i), err)
 		}
+		if err := c.d.checkJob(j); err != nil {
+			return fmt.Errorf("qg: enqueue batch: job %d: %w", i, err)
+		}
 	}
 	if unique, err := c.enqueueUniqueBatch(ctx, q, jobs); unique {
 		return err

@@ -51,6 +51,13 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if err := createQue2DB(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer dropQue2DB()
+	// The examples of the Que 2.x table open QUE2_DATABASE_URL.
+	os.Setenv("QUE2_DATABASE_URL", que2URL)
 	return m.Run()
 }
 
@@ -82,10 +89,7 @@ func setup(t *testing.T) (*Client, string) {
 // side take a moment to go).
 func assertNoLocks(t *testing.T) {
 	t.Helper()
-	n := 0
-	if !poll(5*time.Second, func() bool { n = countLocks(t); return n == 0 }) {
-		t.Errorf("%d advisory locks left in the test database", n)
-	}
+	assertNoLocksIn(t, testDB)
 }
 
 // countLocks counts advisory locks held in the test database.

@@ -39,8 +39,28 @@ type Job struct {
 	// ErrorCount is the number of times the job has failed.
 	ErrorCount int32
 
-	// LastError is the message of the job's last failure, if any.
+	// LastError is the message of the job's last failure, if any (on a
+	// Ruby Que 2.x table, last_error_message).
 	LastError sql.NullString
+
+	// Kwargs is a Ruby Que 2.x job's keyword arguments, a JSON object: Que
+	// 2 calls run(*args, **kwargs). When enqueueing, empty Kwargs are
+	// stored as {}. A Que 0.x table has no such column: an enqueue with
+	// Kwargs, Tags or Data fails there with [ErrNeedsQue2].
+	Kwargs []byte
+
+	// Tags are a Ruby Que 2.x job's tags, kept in data.tags: at most 5,
+	// each at most 100 characters of JSON text (Que's limits; an enqueue
+	// beyond them fails with [ErrInvalidTags]). LockJob fills them from
+	// data.tags.
+	Tags []string
+
+	// Data is a Ruby Que 2.x job's data column, a JSON object: Que keeps
+	// tags in its "tags" key, and other keys (a trace context, say) are
+	// free for producers and WorkFuncs. When enqueueing, empty Data is
+	// stored as {}, and Tags are put in its "tags" key. LockJob fills it
+	// with the stored object.
+	Data []byte
 
 	// Unique makes an enqueue skip the job when an equal one is already
 	// there. Equal means the same Queue, Type and Args (compared as JSON:

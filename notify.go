@@ -17,7 +17,11 @@ import (
 // installed by default; it is idempotent, and [RemoveNotifyTrigger] removes
 // it. Ruby Que 0.x ignores the trigger.
 func InstallNotifyTrigger(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, dialectOr0(ctx, db).installNotify()); err != nil {
+	d, err := installDialect(ctx, db)
+	if err != nil {
+		return fmt.Errorf("qg: install notify trigger: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, d.installNotify()); err != nil {
 		return fmt.Errorf("qg: install notify trigger: %w", err)
 	}
 	return nil
@@ -92,7 +96,7 @@ func (l *listener) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+l.c.d.listenChannel()); err != nil {
 		return err
 	}
 	l.c.wakeups.wake(l.queue) // catch up on what came before LISTEN
@@ -101,7 +105,7 @@ func (l *listener) listen(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if n.Payload == l.queue {
+		if l.c.d.wakes(n.Payload, l.queue) {
 			l.c.wakeups.wake(l.queue)
 		}
 	}

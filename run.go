@@ -13,7 +13,7 @@ import (
 // the run.
 func (w *Worker) work(j *Job) JobEvent {
 	call(w.Hooks.Locked, JobEvent{Job: j})
-	wf, ok := w.m[j.Type]
+	wf, ok := workFuncFor(w.m, j)
 	if !ok {
 		err := fmt.Errorf("%w %q: no WorkFunc in the WorkMap", ErrUnknownType, j.Type)
 		call(w.Hooks.UnknownType, JobEvent{Job: j, Err: err})
@@ -77,7 +77,7 @@ func (w *Worker) fail(e JobEvent) JobEvent {
 		call(w.Hooks.Panicked, e)
 	}
 	msg := errorText(err)
-	if asGiveUp(err) || (w.MaxErrors > 0 && int(j.ErrorCount)+1 >= w.MaxErrors) {
+	if limit := j.d.maxErrors(w.MaxErrors); asGiveUp(err) || (limit > 0 && int(j.ErrorCount)+1 >= limit) {
 		return w.giveUp(e, msg)
 	}
 	delay := w.backoff(int(j.ErrorCount) + 1)

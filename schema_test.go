@@ -59,8 +59,8 @@ ALTER TABLE que_jobs
 COMMENT ON TABLE que_jobs IS '3';
 `
 
-// que2Table is the shape of Ruby Que 1.x/2.x's que_jobs, at schema version 7.
-const que2Table = `
+// que2TableShape is the shape of Ruby Que 1.x/2.x's que_jobs, at schema version 7.
+const que2TableShape = `
 CREATE TABLE que_jobs (
   priority smallint DEFAULT 100 NOT NULL,
   run_at timestamptz DEFAULT now() NOT NULL,
@@ -142,9 +142,8 @@ func TestSchemaMissingOrOtherVersion(t *testing.T) {
 
 	// Other versions: a clear error from NewClient2 and Migrate, table untouched.
 	for _, tc := range []struct{ ddl, mention string }{
-		{que2Table, "Ruby Que 2.x"},
-		{strings.ReplaceAll(que2Table, "'7'", "'4'"), "Ruby Que 1.x"},
-		{strings.ReplaceAll(que2Table, "'7'", "'6'"), "Ruby Que 1.x"},
+		{strings.ReplaceAll(que2TableShape, "'7'", "'4'"), "Que.migrate!(version: 7)"},
+		{strings.ReplaceAll(que2TableShape, "'7'", "'6'"), "Ruby Que 1.x"},
 		{strings.ReplaceAll(rubyQue0Table, "IS '3'", "IS '2'"), "2"},
 		{strings.ReplaceAll(rubyQue0Table, "IS '3'", "IS NULL"), "no version comment"},
 	} {

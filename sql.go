@@ -3,6 +3,7 @@ package qg
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -100,6 +101,23 @@ type dialect interface {
 	retryByID(id int64) (string, []any)
 	scanJobInfo(row rowScanner, info *JobInfo) error
 
+	// tableStats counts the rows stats leaves out (see TableStats).
+	tableStats() string
+
+	// checkJob refuses, before any SQL, a job the table cannot store.
+	checkJob(j *Job) error
+	// queueName is queue as the table names it (the empty queue is Que
+	// 2's 'default').
+	queueName(queue string) string
+	// maxErrors is the error count at which a Worker whose MaxErrors is
+	// configured gives a job up; 0: never.
+	maxErrors(configured int) int
+	// listenChannel is the channel a Listen pool listens on, and wakes
+	// says whether a notification's payload on it is a runnable job of
+	// queue.
+	listenChannel() string
+	wakes(payload, queue string) bool
+
 	// The triggers qg's opt-in features put on que_jobs. The functions they
 	// call are in the feature's schema_qg_*.sql.
 	installNotify() string
@@ -119,8 +137,12 @@ func registerDialect(d dialect) {
 }
 
 // tableVersion finds que_jobs on the search path and its version comment.
+// The third column says whether that table is public.que_jobs, the only
+// one Ruby Que 2.x works.
 const tableVersion = `/* qg:table_version */ SELECT to_regclass('que_jobs') IS NOT NULL,
-  obj_description(to_regclass('que_jobs'), 'pg_class')`
+  obj_description(to_regclass('que_jobs'), 'pg_class'),
+  coalesce(to_regclass('que_jobs') = to_regclass('public.que_jobs'), false),
+  coalesce(to_regclass('que_jobs')::text, '')`
 
 // detectDialect returns the dialect of the que_jobs table q sees, or an
 // error wrapping ErrNoTable or ErrSchemaVersion.
@@ -130,19 +152,30 @@ func detectDialect(ctx context.Context, q Queryer) (dialect, error) {
 
 // dialectOf reads a row of tableVersion and returns its dialect.
 func dialectOf(row rowScanner) (dialect, error) {
-	var exists bool
+	var exists, public bool
 	var version sql.NullString
-	if err := row.Scan(&exists, &version); err != nil {
+	var found string
+	if err := row.Scan(&exists, &version, &public, &found); err != nil {
 		return nil, fmt.Errorf("qg: check que_jobs: %w", err)
 	}
 	if !exists {
 		return nil, ErrNoTable
 	}
 	if d, ok := dialects[version.String]; ok && version.Valid {
+		if _, que2 := d.(que2Table); que2 && !public {
+			return nil, fmt.Errorf("%w: the search_path finds %s, at Que schema version 7; Ruby Que 2.x "+
+				"works public.que_jobs only, and so does qg: put public first in the search_path",
+				ErrSchemaVersion, found)
+		}
 		return d, nil
 	}
-	return nil, fmt.Errorf("%w: que_jobs is at Que schema version %s; qg works %s",
-		ErrSchemaVersion, describeVersion(version), worksVersions())
+	hint := ""
+	if v := version.String; v == "4" || v == "5" || v == "6" {
+		hint = ": stop qg's workers, finish the migration with Ruby Que 2.x (Que.migrate!(version: 7)), " +
+			"and start them again"
+	}
+	return nil, fmt.Errorf("%w: que_jobs is at Que schema version %s; qg works %s%s",
+		ErrSchemaVersion, describeVersion(version), worksVersions(), hint)
 }
 
 // dialectOr0 is detectDialect for the functions that install or remove a
@@ -154,6 +187,62 @@ func dialectOr0(ctx context.Context, q Queryer) dialect {
 		return que0
 	}
 	return d
+}
+
+// walkSQL is the walk of the lock statements of every dialect: a recursive
+// CTE that goes through table in (priority, run_at, id) order, one row per
+// step among those matching runnable, and tries the session advisory lock
+// of each job (keyed by its id column). try-lock never waits on a job
+// another session is working. The index scan passes over the ids of the
+// parameter skip, those the Client's own workers hold (or, for a batch
+// locker, its session holds: advisory locks are re-entrant), without a step
+// or a try-lock each. With firstOnly the walk stops at the first lock
+// taken; without, it goes on past locked rows, and the statement's LIMIT
+// stops it. The dialect adds the SELECT of the walk's columns.
+func walkSQL(table, id, runnable, skip string, firstOnly bool) string {
+	next := "walk." + id + " IS NOT NULL"
+	if firstOnly {
+		next += " AND NOT walk.locked"
+	}
+	where := runnable + " AND " + id + " <> ALL (" + skip + "::bigint[])"
+	return `WITH RECURSIVE walk AS (
+  SELECT (j).*, pg_try_advisory_lock((j).` + id + `) AS locked
+  FROM (
+    SELECT j FROM ` + table + ` AS j
+    WHERE ` + where + `
+    ORDER BY priority, run_at, ` + id + `
+    LIMIT 1
+  ) AS first_job
+  UNION ALL (
+    SELECT (j).*, pg_try_advisory_lock((j).` + id + `) AS locked
+    FROM (
+      SELECT (
+        SELECT j FROM ` + table + ` AS j
+        WHERE ` + where + `
+          AND (priority, run_at, ` + id + `) > (walk.priority, walk.run_at, walk.` + id + `)
+        ORDER BY priority, run_at, ` + id + `
+        LIMIT 1
+      ) AS j
+      FROM walk
+      WHERE ` + next + `
+      LIMIT 1
+    ) AS next_job
+  )
+)
+`
+}
+
+// installDialect is detectDialect for the functions that install a
+// trigger: on a table of a version qg does not work (a Que 1.x table, say,
+// keyed by id) a 0.x trigger would fail every delete of Ruby's, so they
+// refuse; on a missing table the 0.x statements fail with the server's
+// reason.
+func installDialect(ctx context.Context, q Queryer) (dialect, error) {
+	d, err := detectDialect(ctx, q)
+	if errors.Is(err, ErrNoTable) {
+		return que0, nil
+	}
+	return d, err
 }
 
 // worksVersions names the versions qg works, for an error message.

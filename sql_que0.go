@@ -1,6 +1,7 @@
 package qg
 
 import (
+	"fmt"
 	"math"
 	"time"
 )
@@ -30,44 +31,12 @@ func (que0Table) statements() []string {
 		que0InsertJob, que0InsertJobs, que0Stats, que0LockJobs, que0JobsExist, que0DeleteJobs}
 }
 
-// que0Walk is the walk of the lock statements: a recursive CTE that goes
-// through one queue ($1) in key order, one row per step, and tries the
-// session advisory lock of each job. try-lock never waits on a job another
-// session is working. The index scan passes over the jobs of the parameter
-// skip, those the Client's own workers hold (or, for a batch locker, its
-// session holds: advisory locks are re-entrant), without a step or a
-// try-lock each. With firstOnly the walk stops at the first lock taken;
-// without, it goes on past locked rows, and the statement's LIMIT stops it.
+// que0Walk is the walk of the lock statements (walkSQL) through one queue
+// ($1) of the 0.x table, in its key order, passing over the jobs of the
+// parameter skip.
 func que0Walk(skip string, firstOnly bool) string {
-	next := "walk.job_id IS NOT NULL"
-	if firstOnly {
-		next += " AND NOT walk.locked"
-	}
-	return `WITH RECURSIVE walk AS (
-  SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
-  FROM (
-    SELECT j FROM que_jobs AS j
-    WHERE queue = $1::text AND run_at <= now() AND job_id <> ALL (` + skip + `::bigint[])
-    ORDER BY priority, run_at, job_id
-    LIMIT 1
-  ) AS first_job
-  UNION ALL (
-    SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
-    FROM (
-      SELECT (
-        SELECT j FROM que_jobs AS j
-        WHERE queue = $1::text AND run_at <= now() AND job_id <> ALL (` + skip + `::bigint[])
-          AND (priority, run_at, job_id) > (walk.priority, walk.run_at, walk.job_id)
-        ORDER BY priority, run_at, job_id
-        LIMIT 1
-      ) AS j
-      FROM walk
-      WHERE ` + next + `
-      LIMIT 1
-    ) AS next_job
-  )
-)
-SELECT queue, priority, run_at, job_id, job_class, args, error_count, last_error`
+	return walkSQL("que_jobs", "job_id", "queue = $1::text AND run_at <= now()", skip, firstOnly) +
+		`SELECT queue, priority, run_at, job_id, job_class, args, error_count, last_error`
 }
 
 var (
@@ -324,6 +293,25 @@ func (que0Table) insertJobs(jobs []*Job) (string, []any) {
 }
 
 func (que0Table) stats() string { return que0Stats }
+
+// tableStats: a 0.x row is either in stats or in a dead-letter queue,
+// which stats counts too.
+func (que0Table) tableStats() string { return `/* qg:table_stats */ SELECT 0, 0, 0, 0` }
+
+// checkJob refuses the fields of Que 2.x, which this table cannot store.
+func (que0Table) checkJob(j *Job) error {
+	if len(j.Kwargs) > 0 || len(j.Tags) > 0 || len(j.Data) > 0 {
+		return fmt.Errorf("%w: %s job: this que_jobs is Ruby Que 0.x's (schema version 3)", ErrNeedsQue2, j.Type)
+	}
+	return nil
+}
+
+func (que0Table) queueName(queue string) string { return queue }
+func (que0Table) maxErrors(configured int) int  { return configured }
+func (que0Table) listenChannel() string         { return notifyChannel }
+
+// wakes: the notify trigger's payload is the queue's name.
+func (que0Table) wakes(payload, queue string) bool { return payload == queue }
 
 // batchColumns turns jobs into the column arrays insertJobs unnests. A
 // run_at goes as a timestamp; kinds says "now" for a zero one and names an

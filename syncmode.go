@@ -15,7 +15,7 @@ func (c *Client) runSync(ctx context.Context, j *Job, tx *sql.Tx) error {
 	if err := validateJob(j); err != nil {
 		return err
 	}
-	wf, ok := c.Sync[j.Type]
+	wf, ok := workFuncFor(c.Sync, j)
 	if !ok {
 		return fmt.Errorf("%w %s: no WorkFunc in the Client's Sync map", ErrUnknownType, quoted(j.Type))
 	}

@@ -21,7 +21,11 @@ import (
 // producer that reuses its job_id does not. Idempotent; [DisableUniqueJobs] removes them, after which
 // unique enqueues fail with ErrUniqueUnavailable.
 func EnableUniqueJobs(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, dialectOr0(ctx, db).enableUnique()); err != nil {
+	d, err := installDialect(ctx, db)
+	if err != nil {
+		return fmt.Errorf("qg: enable unique jobs: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, d.enableUnique()); err != nil {
 		return fmt.Errorf("qg: enable unique jobs: %w", err)
 	}
 	return nil

@@ -77,6 +77,7 @@ type config struct {
 	pgCluster       string // the pg_ctlcluster cluster -restart-postgres restarts
 	batch           int    // qg.WorkerPool.Batch in the worker processes; 0: one connection per job
 	hostile         bool   // write rows another producer could write during the run
+	que             int    // the Que generation of the table: 0 (Que 0.x) or 2 (Que 2.x)
 	timeout         time.Duration
 	keep            bool
 	json            bool
@@ -126,6 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.batch, "batch", 0, "qg.WorkerPool.Batch in the worker processes: N > 0 locks jobs in batches of N; 0 locks one job per connection")
 	fs.BoolVar(&c.hostile, "hostile", false, "during the run, write rows another producer could write (run_at before the "+
 		"common era, error_count and priority at their extremes, job_ids shared with other rows) and check each is worked exactly once")
+	fs.IntVar(&c.que, "que", 0, "the que_jobs table: 0 for Ruby Que 0.x's (qg.Migrate), 2 for Ruby Que 2.x's (qg.MigrateQue2)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch database for inspection")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON")
@@ -150,6 +152,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-database-url must be a postgres:// URL")
 	case c.jobs < 1 || c.workers < 1 || c.concurrency < 1:
 		return fmt.Errorf("-jobs, -workers and -concurrency must be at least 1")
+	case c.que != 0 && c.que != 2:
+		return fmt.Errorf("-que must be 0 or 2")
 	case c.kills < 0 || c.batch < 0:
 		return fmt.Errorf("-kills and -batch must not be negative")
 	case c.terminate < 1:

@@ -47,6 +47,7 @@ type Summary struct {
 	DeadClaims       int      `json:"dead_claims_cleared"` // claims of killed or terminated runs met by a later run
 	Batch            *Batch   `json:"batch,omitempty"`     // with -batch only
 	Hostile          *Hostile `json:"hostile,omitempty"`   // with -hostile only
+	Que              int      `json:"que"`                 // the table's Que generation, 0 or 2 (-que)
 	Attempts         int      `json:"attempts"`
 	InjectedFailures int      `json:"injected_failures"`
 	Seconds          float64  `json:"seconds"`
@@ -145,8 +146,13 @@ func (s *supervisor) queryOutcome(ctx context.Context, sum *Summary) error {
 		return fmt.Errorf("no scratch database")
 	}
 	var b Batch
+	query := sqlOutcome
+	if s.cfg.que == 2 { // the Que 2.x table's key is id
+		query = strings.Replace(query, "SELECT job_id FROM que_jobs", "SELECT id FROM que_jobs", 1)
+	}
+	sum.Que = s.cfg.que
 	err := retry(ctx, reconnectAfter, func(ctx context.Context) error {
-		return s.db.QueryRowContext(ctx, sqlOutcome, chaosQueue).Scan(&sum.Completed, &sum.ExactlyOnce,
+		return s.db.QueryRowContext(ctx, query, chaosQueue).Scan(&sum.Completed, &sum.ExactlyOnce,
 			&sum.Doubled, &sum.UnknownEffects, &sum.WrongArgs, &sum.Lost, &sum.Remaining,
 			&sum.Overlaps, &sum.RunsWithoutLock, &sum.LockLostMidRun, &sum.Attempts, &sum.DeadClaims, &sum.LocksAtShutdown,
 			&b.EffectsLockEnded, &b.LocklessStarts)
@@ -259,6 +265,9 @@ func (s *supervisor) printTable(sum Summary) {
 	batch := ""
 	if sum.Batch != nil {
 		batch = fmt.Sprintf(", batch locking of %d", sum.Batch.Size)
+	}
+	if sum.Que == 2 {
+		batch += ", on a Ruby Que 2.x table"
 	}
 	fmt.Printf("qg chaos run: %d jobs, %d worker processes x %d workers%s, %d kills, %d terminations, %d restarts\n",
 		s.cfg.jobs, s.cfg.workers, s.cfg.concurrency, batch, s.cfg.kills, s.cfg.terminate, sum.Restarts)

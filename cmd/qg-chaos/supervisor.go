@@ -99,9 +99,14 @@ func (s *supervisor) setUp(ctx context.Context) error {
 	return s.migrate(ctx)
 }
 
-// migrate creates que_jobs with qg.Migrate, then the command's tables.
+// migrate creates que_jobs with qg.Migrate (or, with -que 2, the Que 2.x
+// layout with qg.MigrateQue2), then the command's tables.
 func (s *supervisor) migrate(ctx context.Context) error {
-	if err := qg.Migrate(ctx, s.db); err != nil {
+	migrate := qg.Migrate
+	if s.cfg.que == 2 {
+		migrate = qg.MigrateQue2
+	}
+	if err := migrate(ctx, s.db); err != nil {
 		return fmt.Errorf("migrate scratch database: %w", err)
 	}
 	if _, err := s.db.ExecContext(ctx, schemaSQL+hostileSchema); err != nil {

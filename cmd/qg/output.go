@@ -166,6 +166,11 @@ func (res *statsResult) printText(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w)
+	if t := res.Table; t != nil {
+		fmt.Fprintf(w, "Ruby Que 2.x table, besides: %s finished, %s expired (qg retry runs one again), "+
+			"%s of another job_schema_version (%d ready; Que 2 and qg leave them alone).\n\n",
+			plural(t.Finished, "job"), plural(t.Expired, "job"), plural(t.OtherVersion, "job"), t.OtherVersionReady)
+	}
 	if len(res.Working) == 0 {
 		_, err := fmt.Fprintln(w, "No job is being worked.")
 		return err

@@ -138,10 +138,11 @@ func runRetry(ctx context.Context, e *env, opts *options, f *retryFlags) error {
 		return err
 	}
 	defer db.Close()
-	if err := checkTable(db); err != nil {
+	version, err := checkTable(db)
+	if err != nil {
 		return err
 	}
-	jobs, err := f.retry(ctx, db)
+	jobs, err := f.retry(ctx, db, version)
 	if err != nil {
 		return err
 	}
@@ -170,22 +171,27 @@ func (f *retryFlags) check() error {
 	return nil
 }
 
-// checkTable fails when que_jobs is missing or of another version.
-func checkTable(db *sql.DB) error {
+// checkTable fails when que_jobs is missing or of another version, and
+// returns the table's Que schema version otherwise.
+func checkTable(db *sql.DB) (int, error) {
 	c, err := newClient(db)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	c.Close()
-	return nil
+	defer c.Close()
+	return c.SchemaVersion(), nil
 }
 
 // retry retries what the flags name.
-func (f *retryFlags) retry(ctx context.Context, db *sql.DB) ([]retriedJob, error) {
-	if isSet(f.fs, "id") {
-		return retryOne(ctx, db, f.id)
+func (f *retryFlags) retry(ctx context.Context, db *sql.DB, version int) ([]retriedJob, error) {
+	byID, inQueue := retryByID, retryInQueue
+	if version == 7 {
+		byID, inQueue = retryQue2ByID, retryQue2InQueue
 	}
-	return retryQueue(ctx, db, f.target(), f.failing)
+	if isSet(f.fs, "id") {
+		return retryOne(ctx, db, byID, f.id)
+	}
+	return retryQueue(ctx, db, inQueue, f.target(), f.failing)
 }
 
 // target is the queue whose jobs --queue retries: the dead-letter queue of
@@ -197,24 +203,31 @@ func (f *retryFlags) target() string {
 	return qg.DeadQueue(f.queue)
 }
 
-// retryOne retries job id, or says why it cannot. Que 0.x's key is the
-// whole primary key, so another producer may give several rows one job_id:
-// then --id names no single job, and nothing is retried.
-func retryOne(ctx context.Context, db *sql.DB, id int64) ([]retriedJob, error) {
-	var rows int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM que_jobs WHERE job_id = $1`, id).Scan(&rows); err != nil {
-		return nil, fmt.Errorf("look for job %d: %w", id, err)
+// retryOne retries job id with query (retryByID or retryQue2ByID), or
+// says why it cannot. Que 0.x's key is the whole primary key, so another
+// producer may give several rows one job_id: then --id names no single
+// job, and nothing is retried. (Que 2.x's id is its primary key.)
+func retryOne(ctx context.Context, db *sql.DB, query string, id int64) ([]retriedJob, error) {
+	if query == retryByID {
+		var rows int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM que_jobs WHERE job_id = $1`, id).Scan(&rows); err != nil {
+			return nil, fmt.Errorf("look for job %d: %w", id, err)
+		}
+		if rows > 1 {
+			return nil, fmt.Errorf("%d rows share job_id %d (another producer wrote them): --id names none of them alone; "+
+				"nothing retried (retry them with --queue)", rows, id)
+		}
 	}
-	if rows > 1 {
-		return nil, fmt.Errorf("%d rows share job_id %d (another producer wrote them): --id names none of them alone; "+
-			"nothing retried (retry them with --queue)", rows, id)
-	}
-	jobs, err := queryRetry(ctx, db, retryByID, id, qg.DeadQueue(""))
+	jobs, err := queryRetry(ctx, db, query, id, qg.DeadQueue(""))
 	if err != nil || len(jobs) > 0 {
 		return jobs, err
 	}
 	var queue string
-	err = db.QueryRowContext(ctx, `SELECT queue FROM que_jobs WHERE job_id = $1`, id).Scan(&queue)
+	lookup := `SELECT queue FROM que_jobs WHERE job_id = $1`
+	if query == retryQue2ByID {
+		lookup = `SELECT queue FROM public.que_jobs WHERE id = $1`
+	}
+	err = db.QueryRowContext(ctx, lookup, id).Scan(&queue)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("job %d not found in que_jobs (worked and deleted, or never there)", id)
@@ -225,11 +238,11 @@ func retryOne(ctx context.Context, db *sql.DB, id int64) ([]retriedJob, error) {
 }
 
 // retryQueue retries the jobs of queue, retryBatch at a time.
-func retryQueue(ctx context.Context, db *sql.DB, queue string, failing bool) ([]retriedJob, error) {
+func retryQueue(ctx context.Context, db *sql.DB, query, queue string, failing bool) ([]retriedJob, error) {
 	all := []retriedJob{}
 	after := int64(math.MinInt64)
 	for {
-		jobs, err := queryRetry(ctx, db, retryInQueue, queue, qg.DeadQueue(""), after, retryBatch, failing)
+		jobs, err := queryRetry(ctx, db, query, queue, qg.DeadQueue(""), after, retryBatch, failing)
 		if err != nil {
 			return all, err
 		}

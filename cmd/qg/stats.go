@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/qg-go/qg"
 )
 
 var statsCommand = &command{
@@ -46,6 +49,8 @@ type statsResult struct {
 	Now     timestamp    `json:"now"` // the server's clock
 	Queues  []queueStats `json:"queues"`
 	Working []workingJob `json:"working"`
+	// Table counts, on a Ruby Que 2.x table, the rows Queues leaves out.
+	Table *qg.TableStats `json:"table,omitempty"`
 }
 
 // queueStats counts the jobs of one queue and job class.
@@ -112,15 +117,24 @@ func collectStats(ctx context.Context, db *sql.DB) (*statsResult, error) {
 		return nil, fmt.Errorf("read the server's clock: %w", err)
 	}
 	res.Now = timestamp(now)
-	if res.Working, err = workingJobs(ctx, db); err != nil {
+	query := workingQuery
+	if c.SchemaVersion() == 7 { // the Ruby Que 2.x table: public.que_jobs, keyed by id
+		query = strings.Replace(strings.Replace(query, "j.job_id", "j.id", -1), "JOIN que_jobs", "JOIN public.que_jobs", 1)
+		table, err := c.TableStatsContext(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Table = &table
+	}
+	if res.Working, err = workingJobs(ctx, db, query); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
 // workingJobs lists the jobs being worked (workingQuery).
-func workingJobs(ctx context.Context, db *sql.DB) ([]workingJob, error) {
-	rows, err := db.QueryContext(ctx, workingQuery)
+func workingJobs(ctx context.Context, db *sql.DB, query string) ([]workingJob, error) {
+	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("list the jobs being worked: %w", err)
 	}

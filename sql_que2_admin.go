@@ -1,0 +1,104 @@
+package qg
+
+// The operator's statements on the Ruby Que 2.x table (see sql_que0_admin.go
+// for the 0.x ones and admin.go for their use). A given-up job is expired
+// there, in its own queue, and a finished one (Ruby's finish) is kept.
+
+// JobFinished is the state of a Que 2.x job whose finished_at is set (Ruby
+// Que 2's finish keeps the row); no worker takes it again.
+const JobFinished JobState = "finished"
+
+func (que2Table) overview() (string, []any) { return que2Overview, nil }
+
+func (que2Table) listJobs(queues, types []string, afterID int64, state string, limit int) (string, []any) {
+	return que2ListJobs, []any{queues, types, afterID, state, limit}
+}
+
+func (que2Table) findJob(id int64) (string, []any)    { return que2FindJob, []any{id} }
+func (que2Table) deleteByID(id int64) (string, []any) { return que2DeleteByID, []any{id} }
+func (que2Table) retryByID(id int64) (string, []any)  { return que2RetryByID, []any{id} }
+
+func (que2Table) scanJobInfo(row rowScanner, info *JobInfo) error {
+	var args []byte
+	err := row.Scan(&info.Queue, &info.Priority, runAtScanner{&info.RunAt}, &info.ID, &info.Type,
+		&args, &info.ErrorCount, &info.LastError, &info.State, &info.WorkerPID)
+	info.Args = args
+	return err
+}
+
+// que2Locks are the job locks of this database, by id (see que0Stats).
+const que2Locks = `SELECT (classid::bigint << 32) + objid::bigint AS id, pid
+  FROM pg_locks
+  WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
+// que2Overview counts the rows not finished per queue and class by state:
+// ready and scheduled count the rows Que 2 works (job_schema_version 2),
+// expired those given up; ages as in que0Overview.
+const que2Overview = `/* qg:que2_overview */ WITH locks AS (` + que2Locks + `
+), jobs AS (
+  SELECT j.queue, j.job_class, j.run_at, j.error_count, j.expired_at IS NOT NULL AS expired,
+    j.job_schema_version = 2 AS workable, l.id IS NOT NULL AS held
+  FROM public.que_jobs AS j LEFT JOIN locks AS l ON l.id = j.id
+  WHERE j.finished_at IS NULL
+)
+SELECT queue, job_class,
+  count(*) FILTER (WHERE workable AND NOT expired AND NOT held AND run_at <= now()),
+  count(*) FILTER (WHERE workable AND NOT expired AND NOT held AND run_at > now()),
+  count(*) FILTER (WHERE held),
+  count(*) FILTER (WHERE NOT expired AND error_count > 0),
+  0,
+  count(*) FILTER (WHERE expired),
+  coalesce(extract(epoch FROM now()) - extract(epoch FROM
+    min(run_at) FILTER (WHERE workable AND NOT expired AND NOT held AND run_at <= now())), 0)::float8
+FROM jobs
+GROUP BY queue, job_class
+ORDER BY queue, job_class`
+
+// que2JobInfo is every row with its state (an expired job is dead) and the
+// pid of the session holding its lock.
+const que2JobInfo = `SELECT j.queue, j.priority, j.run_at, j.id, j.job_class, j.args::text,
+  j.error_count, j.last_error_message,
+  CASE WHEN j.expired_at IS NOT NULL THEN 'dead'
+       WHEN j.finished_at IS NOT NULL THEN 'finished'
+       WHEN locks.pid IS NOT NULL THEN 'running'
+       WHEN j.run_at > now() AND j.error_count > 0 THEN 'retrying'
+       WHEN j.run_at > now() THEN 'scheduled'
+       ELSE 'ready' END AS state,
+  coalesce(locks.pid, 0) AS pid
+FROM public.que_jobs AS j
+LEFT JOIN (` + que2Locks + `) AS locks USING (id)`
+
+const (
+	// que2ListJobs is a page of jobs after id $3, with state and worker.
+	que2ListJobs = `/* qg:que2_list_jobs */ SELECT * FROM (` + que2JobInfo + `) AS info
+WHERE (cardinality($1::text[]) = 0 OR queue = ANY ($1::text[]))
+  AND (cardinality($2::text[]) = 0 OR job_class = ANY ($2::text[]))
+  AND id > $3::bigint AND ($4::text = '' OR state = $4::text)
+ORDER BY id
+LIMIT $5::int`
+
+	// que2FindJob is one job by id, with state and worker.
+	que2FindJob = `/* qg:que2_find_job */ SELECT * FROM (` + que2JobInfo + `) AS info WHERE id = $1::bigint`
+
+	// que2DeleteByID deletes job $1 unless a session holds it (its lock is
+	// tried at transaction level first, as in que0DeleteByID).
+	que2DeleteByID = `/* qg:que2_delete_by_id */ WITH tried AS (
+  SELECT id, pg_try_advisory_xact_lock(id) AS free FROM public.que_jobs WHERE id = $1::bigint
+), deleted AS (
+  DELETE FROM public.que_jobs AS j USING tried AS t WHERE t.free AND j.id = t.id
+  RETURNING j.id
+)
+SELECT t.free, EXISTS (SELECT 1 FROM deleted) FROM tried AS t`
+
+	// que2RetryByID makes job $1 run now, no longer expired, unless a
+	// session holds it; a finished job stays finished.
+	que2RetryByID = `/* qg:que2_retry_by_id */ WITH tried AS (
+  SELECT id, pg_try_advisory_xact_lock(id) AS free FROM public.que_jobs WHERE id = $1::bigint
+), retried AS (
+  UPDATE public.que_jobs AS j SET expired_at = NULL, run_at = now()
+  FROM tried AS t WHERE t.free AND j.id = t.id AND j.finished_at IS NULL
+  RETURNING j.id
+)
+SELECT t.free, EXISTS (SELECT 1 FROM retried) FROM tried AS t`
+)
