@@ -107,12 +107,25 @@ func checkPassedN(t *testing.T, sum Summary, code int, stderr string, jobs int) 
 // TestChaosDetectsOverlap runs the command with a deliberate bug, runs that
 // release their job's lock early, and checks the run fails on it: the
 // checks can fail.
+//
+// An overlap needs another worker process to walk to the job in the window
+// the fault opens, which a loaded machine can miss, so the run is tried up
+// to faultAttempts times: the checks must catch the fault in one of them.
 func TestChaosDetectsOverlap(t *testing.T) {
-	sum := runFault(t)
-	if sum.Overlaps == 0 && sum.Doubled == 0 {
-		t.Errorf("the fault went unnoticed: overlaps %d, doubled %d", sum.Overlaps, sum.Doubled)
+	var sum Summary
+	for attempt := 1; attempt <= faultAttempts; attempt++ {
+		sum = runFault(t)
+		if sum.Overlaps > 0 || sum.Doubled > 0 {
+			return
+		}
+		t.Logf("attempt %d: the fault opened no overlap (overlaps 0, doubled 0)", attempt)
 	}
+	t.Errorf("the fault went unnoticed in %d runs: overlaps %d, doubled %d", faultAttempts, sum.Overlaps, sum.Doubled)
 }
+
+// faultAttempts bounds the runs of a fault self-test whose fault shows
+// only when the workers' timing lets it.
+const faultAttempts = 3
 
 // TestChaosBatchDetectsLockLoss runs the command in batch mode with a
 // deliberate bug, runs that end the locker's session (so their lock) and
