@@ -1,7 +1,9 @@
 package qgotel
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -58,4 +60,40 @@ func (t *Telemetry) extract(j *qg.Job) trace.SpanContext {
 		return trace.SpanContext{}
 	}
 	return trace.SpanContextFromContext(t.propagator.Extract(context.Background(), propagation.MapCarrier(fields)))
+}
+
+// DataCarrier carries trace context in a Ruby Que 2.x job's data object
+// ([qg.Job.Data]), under [TraceKey], keeping the object's other keys (Ruby
+// Que's "tags" among them). Set Config.Carrier to it when the Client works a
+// Que 2.x table; a Que 0.x table has no data column, and qg refuses an
+// enqueue with Data there ([qg.ErrNeedsQue2]). Its zero value is ready.
+type DataCarrier struct{}
+
+// Inject puts fields into j.Data under TraceKey. Data that is not a JSON
+// object is left alone, for the enqueue to refuse.
+func (DataCarrier) Inject(j *qg.Job, fields map[string]string) {
+	data := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(j.Data)) > 0 && json.Unmarshal(j.Data, &data) != nil {
+		return
+	}
+	trace, err := json.Marshal(fields)
+	if err != nil {
+		return
+	}
+	data[TraceKey] = trace
+	if out, err := json.Marshal(data); err == nil {
+		j.Data = out
+	}
+}
+
+// Extract returns the fields under TraceKey in j.Data: nil when there are
+// none, or when they are not an object of strings.
+func (DataCarrier) Extract(j *qg.Job) map[string]string {
+	var data struct {
+		Trace map[string]string `json:"qg_trace"`
+	}
+	if len(j.Data) == 0 || json.Unmarshal(j.Data, &data) != nil {
+		return nil
+	}
+	return data.Trace
 }

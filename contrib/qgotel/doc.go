@@ -38,21 +38,23 @@
 //
 // # Trace context across the queue
 //
-// With a [Carrier], the enqueue span's trace context (W3C traceparent and
-// tracestate, through Config.Propagator) travels in the job, and the work
-// span continues that trace as the enqueue span's child, or, with
-// Config.Link, starts its own trace with a link to it. On a Que 2.x table
-// the place is the job's data object, under the key [TraceKey]
-// ("qg_trace") beside Ruby Que's "tags":
+// With a [Carrier] (Config.Carrier), the enqueue span's trace context (W3C
+// traceparent and tracestate, through Config.Propagator) travels in the
+// job, and the work span continues that trace as the enqueue span's child,
+// or, with Config.Link, starts its own trace with a link to it. On a Ruby
+// Que 2.x table, [DataCarrier] keeps it in the job's data object (the
+// column Job.Data reads and writes), under the key [TraceKey] ("qg_trace")
+// beside Ruby Que's "tags":
 //
 //	{"tags": ["billing"], "qg_trace": {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}
 //
-// A Ruby producer that writes this key has its jobs' work spans continue its
-// trace too. (The carrier for a Que 2.x table's data comes with qg's Que
-// 2.x table support, in progress; until then Config.Carrier takes one of
-// your own.) A Que 0.x table (schema version 3) has no column for it, and
-// qgotel adds none to que_jobs: there, each work span starts a trace of its
-// own, and the enqueue spans and work spans are not connected.
+// A producer of another language that writes this key (a Ruby app, in the
+// INSERT or an UPDATE of the row in its enqueuing transaction; Que's own
+// enqueue writes only tags into data) has its jobs' work spans continue its
+// trace too. A Que 0.x table (schema version 3) has no column for it, and
+// qgotel adds none to que_jobs: leave Carrier nil there (qg refuses Data on
+// that table), and each work span starts a trace of its own, unconnected to
+// its enqueue span.
 //
 // The module is separate from qg's, so qg itself depends on pgx alone.
 package qgotel
