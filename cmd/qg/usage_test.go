@@ -14,6 +14,10 @@ var everyCommand = [][]string{
 	{"enqueue", "--type", "SendEmail"},
 	{"retry", "--id", "1"},
 	{"prune", "--older-than", "30d"},
+	{"jobs"},
+	{"job", "1"},
+	{"delete", "1"},
+	{"enable", "notify"},
 }
 
 func TestHelp(t *testing.T) {
