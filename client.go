@@ -47,6 +47,7 @@ type Client struct {
 	// transactions at READ COMMITTED (see walkInTx).
 	walkApart  atomic.Bool
 	connConfig *pgx.ConnConfig // how to reach the server outside the pool
+	sessions   sessionCheck    // do the pool's connections keep their session
 }
 
 // NewClient returns a Client on pool, or nil when pool cannot be used. It is

@@ -51,6 +51,11 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	defer func() {
+		if stopBouncer != nil {
+			stopBouncer()
+		}
+	}()
 	return m.Run()
 }
 

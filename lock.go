@@ -58,6 +58,9 @@ func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt)
 	if c.isClosed() {
 		return nil, ErrClientClosed
 	}
+	if err := c.checkSessions(ctx); err != nil {
+		return nil, wrap(fmt.Sprintf("qg: lock job in queue %q", queue), err)
+	}
 	conn, err := c.pool.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("qg: lock job in queue %s: get connection: %w", quoted(queue), err)

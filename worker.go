@@ -108,7 +108,7 @@ func (w *Worker) isStopping() bool {
 func (w *Worker) WorkOne() (didWork bool) {
 	j, err := w.c.lockForWork(context.Background(), w.Queue)
 	if err != nil {
-		w.log(slog.LevelError, "qg: lock job", slog.String("queue", w.Queue), slog.Any("error", err))
+		logProblem(w.Logger, slog.LevelError, "qg: lock job", slog.String("queue", w.Queue), slog.Any("error", err))
 		return false
 	}
 	if j == nil {
@@ -184,7 +184,7 @@ func (w *Worker) escalate() {
 	}
 	w.log(slog.LevelWarn, "qg: shutdown deadline passed, releasing running job", jobAttrs(j)...)
 	if err := w.c.endSessions([]*Job{j}); err != nil {
-		w.log(slog.LevelWarn, "qg: end the session of a released job", append(jobAttrs(j), slog.Any("error", err))...)
+		logProblem(w.Logger, slog.LevelWarn, "qg: end the session of a released job", append(jobAttrs(j), slog.Any("error", err))...)
 	}
 }
 
