@@ -140,7 +140,8 @@ func (j *Job) Conn() *pgx.Conn {
 // Tx returns the transaction the job's work runs in. A Worker begins it on
 // the job's pinned connection before calling the WorkFunc and commits it with
 // the job's deletion, so the work's writes and the job's removal commit
-// together or not at all; a WorkFunc must not commit or roll it back itself.
+// together or not at all. Its Commit refuses with [ErrCommitInWorkFunc] and
+// commits nothing; a WorkFunc that rolls it back fails the job.
 // It is not a *sql.Tx (qg pipelines its BEGIN and COMMIT with its own
 // statements); to enqueue a follow-up job in it, use [Client.EnqueueIn]. A
 // job from a bare LockJob has no transaction: Tx returns nil.
