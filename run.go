@@ -32,7 +32,27 @@ func (w *Worker) work(j *Job) JobEvent {
 		e.Outcome = RunReleased
 		return e // a shutdown released it: it runs again elsewhere, unchanged
 	}
+	if d, ok := asSnooze(err); ok {
+		return w.snooze(e, d)
+	}
 	return w.fail(e)
+}
+
+// snooze puts the job of run e off for d, after rolling back its work; no
+// failure is counted.
+func (w *Worker) snooze(e JobEvent, d time.Duration) JobEvent {
+	j := e.Job
+	j.rollback()
+	if err := j.snoozeFor(d); err != nil {
+		if !w.lockLost(j, e.Err, err) {
+			logProblem(w.Logger, slog.LevelError, "qg: snooze job", append(jobAttrs(j), slog.Any("error", err))...)
+		}
+		e.Outcome = RunReleased // nothing recorded: it runs again
+		return e
+	}
+	w.log(slog.LevelDebug, "qg: job snoozed", append(jobAttrs(j), slog.Duration("snooze", d))...)
+	e.Outcome, e.Err = RunSnoozed, nil
+	return e
 }
 
 // run calls wf in j's transaction (opened by lockForWork) under the job's
