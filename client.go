@@ -48,6 +48,9 @@ type Client struct {
 	walkApart  atomic.Bool
 	connConfig *pgx.ConnConfig // how to reach the server outside the pool
 	sessions   sessionCheck    // do the pool's connections keep their session
+	// pausable is set when qg_paused_queues existed as the Client was made:
+	// its walks then pass over paused queues (see Client.walk).
+	pausable bool
 }
 
 // NewClient returns a Client on pool, or nil when pool cannot be used. It is
@@ -87,8 +90,15 @@ func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
 	if err != nil {
 		return nil, wrap("qg: new client", err)
 	}
-	c := &Client{pool: pool, d: d, locked: make(map[*Job]struct{})}
+	pausable, err := hasPauseTable(ctx, pool)
+	if err != nil {
+		return nil, wrap("qg: new client", err)
+	}
+	c := &Client{pool: pool, d: d, locked: make(map[*Job]struct{}), pausable: pausable}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	// Probe the pool now, so that the first lock need not; an enqueue-only
+	// Client is never refused, and a probe that failed runs again then.
+	_ = c.checkSessions(ctx)
 	return c, nil
 }
 

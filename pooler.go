@@ -77,6 +77,11 @@ func probeSessions(ctx context.Context, db *sql.DB) (pooled, conclusive bool, er
 	if err != nil {
 		return false, false, err
 	}
+	if db.Stats().MaxOpenConnections == 1 {
+		// No second connection to compare with, ever: taken as direct, and
+		// not probed again at each lock.
+		return false, true, nil
+	}
 	lendCtx, cancelLend := context.WithTimeout(ctx, time.Second)
 	defer cancelLend()
 	b, err := db.Conn(lendCtx)
