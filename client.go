@@ -51,6 +51,10 @@ type Client struct {
 	// pausable is set when qg_paused_queues existed as the Client was made:
 	// its walks then pass over paused queues (see Client.walk).
 	pausable bool
+	// cancellable is set when qg_cancelled_jobs existed as the Client was
+	// made: CancelJob works, and its Workers watch for requests.
+	cancellable bool
+	cancels     cancelWatch // the watch for cancel requests, while Workers run
 }
 
 // NewClient returns a Client on pool, or nil when pool cannot be used. It is
@@ -90,11 +94,12 @@ func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
 	if err != nil {
 		return nil, wrap("qg: new client", err)
 	}
-	pausable, err := hasPauseTable(ctx, pool)
+	sides, err := findSideTables(ctx, pool)
 	if err != nil {
 		return nil, wrap("qg: new client", err)
 	}
-	c := &Client{pool: pool, d: d, locked: make(map[*Job]struct{}), pausable: pausable}
+	c := &Client{pool: pool, d: d, locked: make(map[*Job]struct{}), pausable: sides.pause,
+		cancellable: sides.cancel}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	// Probe the pool now, so that the first lock need not; an enqueue-only
 	// Client is never refused, and a probe that failed runs again then.

@@ -116,6 +116,8 @@ type Job struct {
 	txPid         atomic.Uint32 // the session of a batch job's Tx, for escalation
 	saved         *jobFields    // the fields as they were before the job's transaction changed them
 	done          bool
+	// cancelRequested is set when CancelJob asked the job to stop.
+	cancelRequested atomic.Bool
 }
 
 // Conn returns the pgx connection that holds the job's lock.

@@ -21,6 +21,9 @@ const (
 	// RunSnoozed: the WorkFunc returned Snooze; the job runs again later,
 	// no failure counted.
 	RunSnoozed
+	// RunCancelled: CancelJob asked the running job to stop; its work was
+	// rolled back and the job removed, not retried.
+	RunCancelled
 )
 
 // String gives the outcome as a lower-case word, "" for RunNone.
@@ -36,6 +39,8 @@ func (o RunOutcome) String() string {
 		return "released"
 	case RunSnoozed:
 		return "snoozed"
+	case RunCancelled:
+		return "cancelled"
 	}
 	return ""
 }

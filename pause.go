@@ -41,11 +41,19 @@ func (c *Client) walk(query string) string {
 	return g
 }
 
-// hasPauseTable reports whether qg_paused_queues exists.
-func hasPauseTable(ctx context.Context, q Queryer) (bool, error) {
-	var ok bool
-	err := q.QueryRowContext(ctx, `SELECT to_regclass('qg_paused_queues') IS NOT NULL`).Scan(&ok)
-	return ok, err
+// sideTables says which of the side tables a Client's features need
+// exist; a Client looks once, when made.
+type sideTables struct {
+	pause  bool // qg_paused_queues
+	cancel bool // qg_cancelled_jobs
+}
+
+// findSideTables looks for the side tables.
+func findSideTables(ctx context.Context, q Queryer) (sideTables, error) {
+	var s sideTables
+	err := q.QueryRowContext(ctx, `SELECT to_regclass('qg_paused_queues') IS NOT NULL,
+  to_regclass('qg_cancelled_jobs') IS NOT NULL`).Scan(&s.pause, &s.cancel)
+	return s, err
 }
 
 // PauseQueue pauses queue: qg's Workers and pools (in every process) lock

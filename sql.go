@@ -103,6 +103,10 @@ type dialect interface {
 	retryByID(id int64) (string, []any)
 	// snoozeByID moves the job's run_at to delay from now, no failure counted.
 	snoozeByID(id int64, delay time.Duration) (string, []any)
+	// cancelJob removes the job when no session holds it; otherwise it
+	// records a cancel request in qg_cancelled_jobs and notifies on
+	// cancelChannel. It returns (free, removed, notified), or no row.
+	cancelJob(id int64) (string, []any)
 	scanJobInfo(row rowScanner, info *JobInfo) error
 
 	// The triggers qg's opt-in features put on que_jobs. The functions they

@@ -22,6 +22,10 @@ func (que0Table) snoozeByID(id int64, delay time.Duration) (string, []any) {
 	return que0SnoozeByID, []any{id, delay.Seconds()}
 }
 
+// cancelJob removes job id, or asks the session working it to stop (see
+// que0CancelJob). A Que 2.x dialect would expire the queued job instead.
+func (que0Table) cancelJob(id int64) (string, []any) { return que0CancelJob, []any{id} }
+
 func (que0Table) scanJobInfo(row rowScanner, info *JobInfo) error {
 	var args []byte
 	err := row.Scan(&info.Queue, &info.Priority, runAtScanner{&info.RunAt}, &info.ID, &info.Type,
@@ -136,3 +140,26 @@ SELECT t.free, EXISTS (SELECT 1 FROM retried) FROM tried AS t`
 )
 SELECT t.free, EXISTS (SELECT 1 FROM snoozed) FROM tried AS t`
 )
+
+// que0CancelJob removes job $1 when no session holds it; otherwise it
+// records a cancel request and notifies the holders. It answers whether the
+// job was free, and whether it was removed. Requests older than a day are
+// dropped on the way: their jobs are long finished.
+const que0CancelJob = `/* qg:cancel_job */ WITH tried AS (
+  SELECT queue, priority, run_at, job_id, pg_try_advisory_xact_lock(job_id) AS free
+  FROM que_jobs WHERE job_id = $1::bigint
+), deleted AS (
+  DELETE FROM que_jobs AS j USING tried AS t
+  WHERE t.free AND j.queue = t.queue AND j.priority = t.priority
+    AND j.run_at = t.run_at AND j.job_id = t.job_id
+  RETURNING j.job_id
+), requested AS (
+  INSERT INTO qg_cancelled_jobs (job_id) SELECT job_id FROM tried WHERE NOT free
+  ON CONFLICT (job_id) DO UPDATE SET cancelled_at = now()
+  RETURNING job_id
+), notified AS (
+  SELECT pg_notify('` + cancelChannel + `', job_id::text) FROM requested
+), expired AS (
+  DELETE FROM qg_cancelled_jobs WHERE cancelled_at < now() - interval '1 day'
+)
+SELECT t.free, EXISTS (SELECT 1 FROM deleted), (SELECT count(*) FROM notified) FROM tried AS t`

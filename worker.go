@@ -59,6 +59,7 @@ func (w *Worker) Work() {
 		return
 	}
 	defer close(w.stopped)
+	defer w.c.watchCancels()()
 	for !w.isStopping() && w.halted() == nil {
 		wake := w.c.wakeups.channel(w.Queue)
 		if w.WorkOne() {
@@ -191,6 +192,7 @@ func (w *Worker) escalate() {
 // workFrom works the jobs a batch locker hands out until it closes their
 // channel. A job whose lock was lost before it started is not run.
 func (w *Worker) workFrom(l *locker) {
+	defer w.c.watchCancels()()
 	for j := range l.jobs {
 		if j.Context().Err() != nil || w.halted() != nil {
 			j.Done()
