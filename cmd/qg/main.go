@@ -52,7 +52,8 @@ type env struct {
 
 // commands lists the subcommands in the order `qg help` shows them.
 var commands = []*command{migrateCommand, statsCommand, jobsCommand, jobCommand, enqueueCommand,
-	deleteCommand, retryCommand, enableCommand, pruneCommand, webCommand}
+	deleteCommand, retryCommand, snoozeCommand, cancelCommand, pauseCommand, resumeCommand,
+	enableCommand, pruneCommand, webCommand}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))

@@ -18,6 +18,10 @@ var everyCommand = [][]string{
 	{"job", "1"},
 	{"delete", "1"},
 	{"enable", "notify"},
+	{"snooze", "1", "--for", "1h"},
+	{"cancel", "1"},
+	{"pause", "q"},
+	{"resume", "q"},
 }
 
 func TestHelp(t *testing.T) {
