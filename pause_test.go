@@ -93,7 +93,7 @@ func containsQueue(paused []PausedQueue, queue string) bool {
 // que_jobs was made without qg's side tables (by Ruby Que): it works as
 // before, and PauseQueue says what to do.
 func TestPauseUnavailableWithoutTheTable(t *testing.T) {
-	db := badScratchDB(t)
+	db := scratchDB(t)
 	if _, err := db.Exec(Schema); err != nil {
 		t.Fatal(err)
 	}
