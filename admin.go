@@ -149,3 +149,12 @@ func (c *Client) changeByID(ctx context.Context, what string, id int64, query st
 	}
 	return nil
 }
+
+// SnoozeJob puts job id off: its run_at becomes now() + d, and its
+// error_count and last_error stay. A job being worked is left alone and the
+// error wraps [ErrJobRunning] (its WorkFunc may return [Snooze] itself); a
+// missing one wraps [ErrJobNotFound].
+func (c *Client) SnoozeJob(ctx context.Context, id int64, d time.Duration) error {
+	query, args := c.d.snoozeByID(id, max(d, 0))
+	return c.changeByID(ctx, "snooze", id, query, args)
+}

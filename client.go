@@ -47,6 +47,14 @@ type Client struct {
 	// transactions at READ COMMITTED (see walkInTx).
 	walkApart  atomic.Bool
 	connConfig *pgx.ConnConfig // how to reach the server outside the pool
+	sessions   sessionCheck    // do the pool's connections keep their session
+	// pausable is set when qg_paused_queues existed as the Client was made:
+	// its walks then pass over paused queues (see Client.walk).
+	pausable bool
+	// cancellable is set when qg_cancelled_jobs existed as the Client was
+	// made: CancelJob works, and its Workers watch for requests.
+	cancellable bool
+	cancels     cancelWatch // the watch for cancel requests, while Workers run
 }
 
 // NewClient returns a Client on pool, or nil when pool cannot be used. It is
@@ -86,7 +94,16 @@ func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
 	if err != nil {
 		return nil, wrap("qg: new client", err)
 	}
-	return newClientOn(pool, d), nil
+	sides, err := findSideTables(ctx, pool)
+	if err != nil {
+		return nil, wrap("qg: new client", err)
+	}
+	c := newClientOn(pool, d)
+	c.pausable, c.cancellable = sides.pause, sides.cancel
+	// Probe the pool now, so that the first lock need not; an enqueue-only
+	// Client is never refused, and a probe that failed runs again then.
+	_ = c.checkSessions(ctx)
+	return c, nil
 }
 
 // newClientOn returns a Client on pool working the table through d.

@@ -3,6 +3,7 @@ package qg
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v4"
@@ -49,9 +50,25 @@ func (t *connTx) QueryRowContext(ctx context.Context, query string, args ...any)
 	return t.conn.QueryRowContext(ctx, query, args...)
 }
 
-// Commit commits the transaction. A WorkFunc must not call it: the Worker
-// commits the work together with the job's deletion.
+// ErrCommitInWorkFunc is returned by the Commit of a job's transaction
+// ([Job.Tx]) called from its WorkFunc. Nothing is committed and the
+// transaction stays open and usable: return nil from the WorkFunc and the
+// Worker commits the work together with the job's removal, so the work can
+// never commit while the job stays queued to run again.
+var ErrCommitInWorkFunc = errors.New("qg: a WorkFunc must not commit the job's transaction: " +
+	"return nil, and the Worker commits the work with the job's removal")
+
+// Commit refuses: see [ErrCommitInWorkFunc]. The Worker commits the job's
+// transaction itself, with the job's deletion in it.
 func (t *connTx) Commit() error {
+	if t.finished {
+		return sql.ErrTxDone
+	}
+	return ErrCommitInWorkFunc
+}
+
+// commit commits the transaction, for the Worker.
+func (t *connTx) commit() error {
 	if t.finished {
 		return sql.ErrTxDone
 	}

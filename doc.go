@@ -14,6 +14,14 @@
 // an optimisation only, and every statement works on unprepared connections
 // too (an application's own pool used with [Client.EnqueueInTx] included).
 //
+// # Connection poolers
+//
+// Workers need a server session per connection, since a job's lock is a
+// session advisory lock: connect them directly, or through PgBouncer in
+// session mode. Before a Client first locks a job it probes its pool, and
+// behind a transaction or statement pooler it refuses to lock with an error
+// wrapping [ErrSessionPooler]. Enqueue-only Clients may use such a pooler.
+//
 // # Locking and the pinned connection
 //
 // [Client.LockJob] walks a queue's runnable jobs in (priority, run_at, job_id)

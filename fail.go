@@ -48,6 +48,32 @@ func (j *Job) errorIn(delay time.Duration, msg string) error {
 	return nil
 }
 
+// snoozeFor moves the job's run_at to now() + delay, no failure counted.
+func (j *Job) snoozeFor(delay time.Duration) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.sync {
+		return nil
+	}
+	ctx, cancel := finishContext()
+	defer cancel()
+	query, args := j.d.snoozeJob(j, delay, j.holder())
+	row, err := j.queryRow(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("qg: snooze job %d: %w", j.ID, err)
+	}
+	f := j.fields()
+	err = row.Scan(&f.errorCount, runAtScanner{&f.runAt})
+	if isNoRows(err) && j.locker != nil {
+		err = errLockLost
+	}
+	if err != nil && !isNoRows(err) {
+		return fmt.Errorf("qg: snooze job %d: %w", j.ID, err)
+	}
+	j.setFields(f)
+	return nil
+}
+
 // recordFailure records a failure on the job's pinned connection. When that
 // connection is broken (its session was ended, or a deadline interrupted a
 // statement on it), the session and its lock are gone already: the

@@ -58,6 +58,11 @@ func runTests(m *testing.M) int {
 	defer dropQue2DB()
 	// The examples of the Que 2.x table open QUE2_DATABASE_URL.
 	os.Setenv("QUE2_DATABASE_URL", que2URL)
+	defer func() {
+		if stopBouncer != nil {
+			stopBouncer()
+		}
+	}()
 	return m.Run()
 }
 

@@ -1,6 +1,7 @@
 package qg
 
 import (
+	"context"
 	"log/slog"
 	"time"
 )
@@ -34,7 +35,10 @@ type WorkerConfig struct {
 	Middleware []Middleware
 
 	// Logger receives structured records of job failures, given-up jobs
-	// and worker errors (at Debug, each job worked). Nil means silent.
+	// and worker errors (at Debug, each job worked). Nil means that only
+	// the problems that stop work (a failed lock, a lost session, a failure
+	// that could not be recorded, a misconfiguration) are logged, at Warn,
+	// through slog.Default(); job failures stay in que_jobs' last_error.
 	Logger *slog.Logger
 }
 
@@ -87,4 +91,16 @@ func jobAttrs(j *Job) []any {
 		slog.String("queue", f.queue),
 		slog.Int("error_count", int(f.errorCount)),
 	}
+}
+
+// logProblem logs a problem that stops work (a failed lock, a lost
+// session, a failure that could not be recorded): at level through logger,
+// or at Warn through slog.Default() when logger is nil, so that it is never
+// silent. Routine records go to the configured Logger only.
+func logProblem(logger *slog.Logger, level slog.Level, msg string, attrs ...any) {
+	if logger != nil {
+		logger.Log(context.Background(), level, msg, attrs...)
+		return
+	}
+	slog.Default().Log(context.Background(), slog.LevelWarn, msg, attrs...)
 }

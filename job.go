@@ -136,6 +136,8 @@ type Job struct {
 	txPid         atomic.Uint32 // the session of a batch job's Tx, for escalation
 	saved         *jobFields    // the fields as they were before the job's transaction changed them
 	done          bool
+	// cancelRequested is set when CancelJob asked the job to stop.
+	cancelRequested atomic.Bool
 }
 
 // Conn returns the pgx connection that holds the job's lock.
@@ -160,7 +162,8 @@ func (j *Job) Conn() *pgx.Conn {
 // Tx returns the transaction the job's work runs in. A Worker begins it on
 // the job's pinned connection before calling the WorkFunc and commits it with
 // the job's deletion, so the work's writes and the job's removal commit
-// together or not at all; a WorkFunc must not commit or roll it back itself.
+// together or not at all. Its Commit refuses with [ErrCommitInWorkFunc] and
+// commits nothing; a WorkFunc that rolls it back fails the job.
 // It is not a *sql.Tx (qg pipelines its BEGIN and COMMIT with its own
 // statements); to enqueue a follow-up job in it, use [Client.EnqueueIn]. A
 // job from a bare LockJob has no transaction: Tx returns nil.

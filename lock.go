@@ -58,6 +58,9 @@ func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt)
 	if c.isClosed() {
 		return nil, ErrClientClosed
 	}
+	if err := c.checkSessions(ctx); err != nil {
+		return nil, wrap(fmt.Sprintf("qg: lock job in queue %q", queue), err)
+	}
 	conn, err := c.pool.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("qg: lock job in queue %s: get connection: %w", quoted(queue), err)
@@ -121,7 +124,7 @@ func (j *Job) walkThenCheck(ctx context.Context, queue string) (found, exists bo
 // locked; found is false when it locked none.
 func (j *Job) walk(ctx context.Context, queue string) (found bool, err error) {
 	query, args := j.d.lockJob(queue, j.client.heldIDs())
-	err = j.d.scanJob(j.conn.QueryRowContext(ctx, query, args...), j)
+	err = j.d.scanJob(j.conn.QueryRowContext(ctx, j.client.walk(query), args...), j)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -155,7 +158,7 @@ func (j *Job) walkInTx(ctx context.Context, queue string) (found, exists bool, e
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	query, args := j.d.lockJobInTx(queue, j.client.heldIDs())
-	b.Queue(query, args...)
+	b.Queue(j.client.walk(query), args...)
 	b.Queue(j.d.lockedJobExists())
 	found, exists, fresh, err := j.readWalkInTx(j.pgxConn.SendBatch(ctx, b))
 	if err != nil {

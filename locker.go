@@ -179,7 +179,7 @@ func (l *locker) pipeline(ctx context.Context, deletes, unlocks []*Job, room int
 	}
 	if room > 0 {
 		query, args := d.lockJobs(l.queue, room, l.skipIDs())
-		b.Queue(query, args...)
+		b.Queue(l.c.walk(query), args...)
 	}
 	br := l.pc.SendBatch(ctx, b)
 	locked, err = l.readPipeline(br, len(deletes) > 0, len(unlocks) > 0, room > 0)

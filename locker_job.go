@@ -84,7 +84,7 @@ func (j *Job) commitBatch() error {
 			return fmt.Errorf("qg: delete job %d: %w", j.ID, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		j.deleted, j.errored = false, false
 		return fmt.Errorf("qg: commit job %d: %w", j.ID, err)
 	}

@@ -27,6 +27,9 @@ func (l *locker) connect() error {
 	}
 	ctx, cancel := context.WithTimeout(l.c.ctx, finishTimeout)
 	defer cancel()
+	if err := l.c.checkSessions(ctx); err != nil {
+		return err
+	}
 	conn, err := l.c.pool.Conn(ctx)
 	if err != nil {
 		return err
@@ -66,10 +69,8 @@ func (l *locker) disconnect() {
 // abandoned (a failure of its run is not recorded, see Worker.work) and
 // cancelled, and those not yet started are dropped.
 func (l *locker) fail(err error) {
-	if l.logger != nil {
-		l.logger.Warn("qg: batch locker lost its session", slog.String("queue", l.queue),
-			slog.Int("jobs_lost", len(l.held)), slog.Any("error", err))
-	}
+	logProblem(l.logger, slog.LevelWarn, "qg: batch locker lost its session", slog.String("queue", l.queue),
+		slog.Int("jobs_lost", len(l.held)), slog.Any("error", err))
 	if l.conn != nil {
 		discardConn(l.conn)
 		_ = l.conn.Close()

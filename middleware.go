@@ -18,6 +18,12 @@ const (
 	// RunReleased: nothing was recorded (a shutdown or a lost lock
 	// released the job, or giving it up failed); it runs again, unchanged.
 	RunReleased
+	// RunSnoozed: the WorkFunc returned Snooze; the job runs again later,
+	// no failure counted.
+	RunSnoozed
+	// RunCancelled: CancelJob asked the running job to stop; its work was
+	// rolled back and the job removed, not retried.
+	RunCancelled
 )
 
 // String gives the outcome as a lower-case word, "" for RunNone.
@@ -31,6 +37,10 @@ func (o RunOutcome) String() string {
 		return "given_up"
 	case RunReleased:
 		return "released"
+	case RunSnoozed:
+		return "snoozed"
+	case RunCancelled:
+		return "cancelled"
 	}
 	return ""
 }

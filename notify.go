@@ -72,9 +72,7 @@ func (l *listener) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if l.logger != nil {
-			l.logger.Warn("qg: listen for jobs", slog.String("queue", l.queue), slog.Any("error", err))
-		}
+		logProblem(l.logger, slog.LevelWarn, "qg: listen for jobs", slog.String("queue", l.queue), slog.Any("error", err))
 		// Jobs inserted while disconnected are found by polling; wake the
 		// workers once in case some were.
 		l.c.wakeups.wake(l.queue)

@@ -2,6 +2,8 @@ package qg
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -115,9 +117,15 @@ func (p *WorkerPool) Start() {
 // Run starts the pool, blocks until ctx ends, then shuts the pool down,
 // waiting up to ShutdownTimeout for running jobs. It returns nil after a
 // clean shutdown, or the error of a shutdown that had to release jobs. It
-// suits signal.NotifyContext in a main function.
+// suits signal.NotifyContext in a main function. It returns at once, with
+// an error wrapping [ErrSessionPooler], when the Client's connections go
+// through a transaction pooler, where no job can be locked safely.
 func (p *WorkerPool) Run(ctx context.Context) error {
 	p.Start()
+	if err := p.c.checkSessions(ctx); errors.Is(err, ErrSessionPooler) {
+		p.Shutdown()
+		return wrap(fmt.Sprintf("qg: run worker pool on queue %q", p.Queue), err)
+	}
 	<-ctx.Done()
 	shutdownCtx := context.Background()
 	if p.ShutdownTimeout > 0 {

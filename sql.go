@@ -72,6 +72,9 @@ type dialect interface {
 	// failJob records a failure with message msg and moves the job's next
 	// run delay from now; it returns the new (error_count, run_at).
 	failJob(j *Job, delay time.Duration, msg string, holder uint32) (string, []any)
+	// snoozeJob moves the job's next run delay from now, no failure
+	// counted; it returns the (error_count, run_at) failJob does.
+	snoozeJob(j *Job, delay time.Duration, holder uint32) (string, []any)
 	// giveUpJob gives j up, so no worker takes it again, recording msg,
 	// and returns the job's fields as they are once it commits. With a
 	// holder it returns a row when it changed the job.
@@ -99,6 +102,12 @@ type dialect interface {
 	deleteByID(id int64) (string, []any)
 	// retryByID makes the job run now, back from its dead-letter queue.
 	retryByID(id int64) (string, []any)
+	// snoozeByID moves the job's run_at to delay from now, no failure counted.
+	snoozeByID(id int64, delay time.Duration) (string, []any)
+	// cancelJob removes the job when no session holds it; otherwise it
+	// records a cancel request in qg_cancelled_jobs and notifies on
+	// cancelChannel. It returns (free, removed, notified), or no row.
+	cancelJob(id int64) (string, []any)
 	scanJobInfo(row rowScanner, info *JobInfo) error
 
 	// tableStats counts the rows stats leaves out (see TableStats).

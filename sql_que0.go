@@ -28,6 +28,7 @@ func (que0Table) version() string { return "3" }
 func (que0Table) statements() []string {
 	return []string{que0LockJob, que0LockJobInTx, que0LockedJobExists, que0JobExists, que0DeleteJob,
 		que0DeleteLockedJob, que0DeleteHeldJob, que0FailJob, que0BuryJob, que0FailHeldJob, que0BuryHeldJob,
+		que0SnoozeJob, que0SnoozeHeldJob,
 		que0InsertJob, que0InsertJobs, que0Stats, que0LockJobs, que0JobsExist, que0DeleteJobs}
 }
 
@@ -123,6 +124,12 @@ SET error_count = least(error_count::bigint + 1, 2147483647)::int,
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4
 RETURNING error_count, run_at`
 
+	// Put a job off by $5 seconds, no failure counted.
+	que0SnoozeJob = `/* qg:snooze_job */ UPDATE que_jobs
+SET run_at = now() + make_interval(secs => $5::double precision)
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4
+RETURNING error_count, run_at`
+
 	// Give a job up: move it to its dead-letter queue ($5).
 	que0BuryJob = `/* qg:bury_job */ UPDATE que_jobs
 SET queue = $5::text, error_count = least(error_count::bigint + 1, 2147483647)::int, last_error = $6::text
@@ -184,6 +191,11 @@ SET error_count = least(error_count::bigint + 1, 2147483647)::int,
     run_at = now() + make_interval(secs => $5::double precision),
     last_error = $6::text
 WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + que0HeldBy("$7") + `
+RETURNING error_count, run_at`
+
+	que0SnoozeHeldJob = `/* qg:snooze_held_job */ UPDATE que_jobs
+SET run_at = now() + make_interval(secs => $5::double precision)
+WHERE queue = $1 AND priority = $2 AND run_at = $3 AND job_id = $4` + que0HeldBy("$6") + `
 RETURNING error_count, run_at`
 
 	que0BuryHeldJob = `/* qg:bury_held_job */ UPDATE que_jobs
@@ -263,6 +275,14 @@ func (d que0Table) failJob(j *Job, delay time.Duration, msg string, holder uint3
 		return que0FailHeldJob, append(args, int64(holder))
 	}
 	return que0FailJob, args
+}
+
+func (d que0Table) snoozeJob(j *Job, delay time.Duration, holder uint32) (string, []any) {
+	args := append(d.key(j), delay.Seconds())
+	if holder != 0 {
+		return que0SnoozeHeldJob, append(args, int64(holder))
+	}
+	return que0SnoozeJob, args
 }
 
 // giveUpJob moves the job to its dead-letter queue ([DeadQueue]).

@@ -1,5 +1,7 @@
 package qg
 
+import "time"
+
 // The statements of the Que 0.x table (see que0Table) that operators and
 // dashboards run: the overview by state and the jobs by id.
 
@@ -15,6 +17,14 @@ func (que0Table) deleteByID(id int64) (string, []any) { return que0DeleteByID, [
 func (que0Table) retryByID(id int64) (string, []any) {
 	return que0RetryByID, []any{id, deadQueuePrefix}
 }
+
+func (que0Table) snoozeByID(id int64, delay time.Duration) (string, []any) {
+	return que0SnoozeByID, []any{id, delay.Seconds()}
+}
+
+// cancelJob removes job id, or asks the session working it to stop (see
+// que0CancelJob). A Que 2.x dialect would expire the queued job instead.
+func (que0Table) cancelJob(id int64) (string, []any) { return que0CancelJob, []any{id} }
 
 func (que0Table) scanJobInfo(row rowScanner, info *JobInfo) error {
 	var args []byte
@@ -114,4 +124,42 @@ SELECT t.free, EXISTS (SELECT 1 FROM deleted) FROM tried AS t`
   RETURNING j.job_id
 )
 SELECT t.free, EXISTS (SELECT 1 FROM retried) FROM tried AS t`
+
+	// que0SnoozeByID moves job $1's run_at to now() + $2 seconds; as
+	// que0DeleteByID, never a held job.
+	que0SnoozeByID = `/* qg:snooze_by_id */ WITH tried AS (
+  SELECT queue, priority, run_at, job_id, pg_try_advisory_xact_lock(job_id) AS free
+  FROM que_jobs WHERE job_id = $1::bigint
+), snoozed AS (
+  UPDATE que_jobs AS j
+  SET run_at = now() + make_interval(secs => $2::double precision)
+  FROM tried AS t
+  WHERE t.free AND j.queue = t.queue AND j.priority = t.priority
+    AND j.run_at = t.run_at AND j.job_id = t.job_id
+  RETURNING j.job_id
 )
+SELECT t.free, EXISTS (SELECT 1 FROM snoozed) FROM tried AS t`
+)
+
+// que0CancelJob removes job $1 when no session holds it; otherwise it
+// records a cancel request and notifies the holders. It answers whether the
+// job was free, and whether it was removed. Requests older than a day are
+// dropped on the way: their jobs are long finished.
+const que0CancelJob = `/* qg:cancel_job */ WITH tried AS (
+  SELECT queue, priority, run_at, job_id, pg_try_advisory_xact_lock(job_id) AS free
+  FROM que_jobs WHERE job_id = $1::bigint
+), deleted AS (
+  DELETE FROM que_jobs AS j USING tried AS t
+  WHERE t.free AND j.queue = t.queue AND j.priority = t.priority
+    AND j.run_at = t.run_at AND j.job_id = t.job_id
+  RETURNING j.job_id
+), requested AS (
+  INSERT INTO qg_cancelled_jobs (job_id) SELECT job_id FROM tried WHERE NOT free
+  ON CONFLICT (job_id) DO UPDATE SET cancelled_at = now()
+  RETURNING job_id
+), notified AS (
+  SELECT pg_notify('` + cancelChannel + `', job_id::text) FROM requested
+), expired AS (
+  DELETE FROM qg_cancelled_jobs WHERE cancelled_at < now() - interval '1 day'
+)
+SELECT t.free, EXISTS (SELECT 1 FROM deleted), (SELECT count(*) FROM notified) FROM tried AS t`

@@ -41,7 +41,7 @@ func (que2Table) statements() []string {
 	return []string{que2LockJob, que2LockJobInTx, que2LockedJobExists, que2LockJobs, que2JobExists,
 		que2JobsExist, que2DeleteJob, que2DeleteHeldJob, que2DeleteLockedJob, que2DeleteJobs,
 		que2FailJob, que2FailHeldJob, que2ExpireJob, que2ExpireHeldJob, que2InsertJob, que2InsertJobs,
-		que2Stats}
+		que2Stats, que2SnoozeJob, que2SnoozeHeldJob}
 }
 
 // queueName is the queue's name in the table: "" is Que 2's 'default'.

@@ -59,6 +59,7 @@ func (w *Worker) Work() {
 		return
 	}
 	defer close(w.stopped)
+	defer w.c.watchCancels()()
 	for !w.isStopping() && w.halted() == nil {
 		wake := w.c.wakeups.channel(w.Queue)
 		if w.WorkOne() {
@@ -108,7 +109,7 @@ func (w *Worker) isStopping() bool {
 func (w *Worker) WorkOne() (didWork bool) {
 	j, err := w.c.lockForWork(context.Background(), w.Queue)
 	if err != nil {
-		w.log(slog.LevelError, "qg: lock job", slog.String("queue", w.Queue), slog.Any("error", err))
+		logProblem(w.Logger, slog.LevelError, "qg: lock job", slog.String("queue", w.Queue), slog.Any("error", err))
 		return false
 	}
 	if j == nil {
@@ -184,13 +185,14 @@ func (w *Worker) escalate() {
 	}
 	w.log(slog.LevelWarn, "qg: shutdown deadline passed, releasing running job", jobAttrs(j)...)
 	if err := w.c.endSessions([]*Job{j}); err != nil {
-		w.log(slog.LevelWarn, "qg: end the session of a released job", append(jobAttrs(j), slog.Any("error", err))...)
+		logProblem(w.Logger, slog.LevelWarn, "qg: end the session of a released job", append(jobAttrs(j), slog.Any("error", err))...)
 	}
 }
 
 // workFrom works the jobs a batch locker hands out until it closes their
 // channel. A job whose lock was lost before it started is not run.
 func (w *Worker) workFrom(l *locker) {
+	defer w.c.watchCancels()()
 	for j := range l.jobs {
 		if j.Context().Err() != nil || w.halted() != nil {
 			j.Done()

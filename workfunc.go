@@ -2,6 +2,7 @@ package qg
 
 import (
 	"errors"
+	"fmt"
 	"runtime/debug"
 	"time"
 )
@@ -38,6 +39,29 @@ func RetryAt(t time.Time, err error) error {
 // becomes.
 func GiveUp(err error) error {
 	return &giveUpError{err: err}
+}
+
+// Snooze returns an error that makes a Worker put the job off for d without
+// counting a failure: the WorkFunc's transaction is rolled back, run_at
+// moves to now() + d, and error_count and last_error stay as they were
+// (River's JobSnooze). [RetryIn] counts a failure, as Que's retry_in does.
+// A Snooze wrapped by another error still snoozes.
+func Snooze(d time.Duration) error {
+	return &snoozeError{delay: max(d, 0)}
+}
+
+// snoozeError carries a WorkFunc's snooze.
+type snoozeError struct{ delay time.Duration }
+
+func (e *snoozeError) Error() string { return fmt.Sprintf("qg: job snoozed for %v", e.delay) }
+
+// asSnooze unpacks a Snooze.
+func asSnooze(err error) (time.Duration, bool) {
+	var s *snoozeError
+	if errors.As(err, &s) {
+		return s.delay, true
+	}
+	return 0, false
 }
 
 // retryError carries a WorkFunc's own retry time.

@@ -173,3 +173,17 @@ type remedyError struct {
 
 func (e *remedyError) Error() string { return e.msg }
 func (e *remedyError) Unwrap() error { return e.err }
+
+// openClient opens the command's database and a qg.Client on it; done
+// closes both.
+func openClient(ctx context.Context, e *env, opts *options) (c *qg.Client, done func(), err error) {
+	db, err := openDB(ctx, e, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c, err = newClient(db); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); db.Close() }, nil
+}

@@ -11,6 +11,7 @@ import (
 type options struct {
 	databaseURL string // --database-url; DATABASE_URL when empty
 	json        bool   // --json: print JSON instead of tables
+	operand     string // the command's one argument, if it takes one
 }
 
 // runner does a command's work once its flags are parsed.
@@ -22,15 +23,28 @@ type runner func(ctx context.Context, e *env, opts *options) error
 func (c *command) execute(ctx context.Context, e *env, args []string) error {
 	fs, opts := newFlagSet(c.name)
 	do := c.setup(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printCommandUsage(e.stdout, c, fs)
-			return errHelpShown
+	var operands []string
+	for { // flags may come before and after the operand: qg job 7 --json
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				printCommandUsage(e.stdout, c, fs)
+				return errHelpShown
+			}
+			return &usageError{err: err}
 		}
-		return &usageError{err: err}
+		if fs.NArg() == 0 {
+			break
+		}
+		operands = append(operands, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (this command takes only flags)", fs.Arg(0))
+	switch {
+	case c.operand == "" && len(operands) > 0:
+		return usagef("unexpected argument %q (this command takes only flags)", operands[0])
+	case c.operand != "" && len(operands) != 1:
+		return usagef("want one %s, got %d arguments", c.operand, len(operands))
+	case c.operand != "":
+		opts.operand = operands[0]
 	}
 	return do(ctx, e, opts)
 }

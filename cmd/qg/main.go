@@ -1,7 +1,8 @@
 // Command qg administers the jobs of a qg or Ruby Que 0.x que_jobs table:
-// it creates the table, shows what is queued and who is working what,
-// enqueues a job, retries given-up and failing jobs, and prunes the archive
-// of finished jobs.
+// it creates the table, shows what is queued and who is working what, lists,
+// shows and deletes jobs, enqueues a job, retries given-up and failing jobs,
+// installs the opt-in triggers (notify, unique, archive), and prunes the
+// archive of finished jobs.
 //
 // Install it with
 //
@@ -38,6 +39,9 @@ type command struct {
 	synopsis string                        // the usage line after "qg "
 	usage    string                        // what the command does, for `qg <name> -h`
 	setup    func(fs *flag.FlagSet) runner // defines the command's own flags
+	// operand names the one argument the command takes besides its flags
+	// (a job id, a queue), for messages; empty: it takes flags only.
+	operand string
 }
 
 // env is what a command sees of the outside world.
@@ -47,7 +51,9 @@ type env struct {
 }
 
 // commands lists the subcommands in the order `qg help` shows them.
-var commands = []*command{migrateCommand, statsCommand, enqueueCommand, retryCommand, pruneCommand, webCommand}
+var commands = []*command{migrateCommand, statsCommand, jobsCommand, jobCommand, enqueueCommand,
+	deleteCommand, retryCommand, snoozeCommand, cancelCommand, pauseCommand, resumeCommand,
+	enableCommand, pruneCommand, webCommand}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))

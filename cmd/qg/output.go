@@ -24,6 +24,14 @@ func writeJSON(w io.Writer, v any) error {
 	return nil
 }
 
+// writeJSONLine writes v as JSON on one line, for a stream of results.
+func writeJSONLine(w io.Writer, v any) error {
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}
+
 // writeTable writes rows under header in aligned columns.
 func writeTable(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -47,6 +47,7 @@ type pruneResult struct {
 	OlderThan        string  `json:"older_than"`
 	OlderThanSeconds float64 `json:"older_than_seconds"`
 	Batch            int     `json:"batch"`
+	ArchiveEnabled   bool    `json:"archive_enabled"` // false: nothing is being archived
 }
 
 // runPrune checks the flags and prunes the archive.
@@ -63,11 +64,19 @@ func runPrune(ctx context.Context, e *env, opts *options, f *pruneFlags) error {
 	if err := checkArchive(ctx, db); err != nil {
 		return err
 	}
+	enabled, err := archiveEnabled(ctx, db)
+	if err != nil {
+		return err
+	}
 	deleted, err := qg.PruneArchive(ctx, db, olderThan, f.batch)
 	if err != nil {
 		return fmt.Errorf("%w (%d rows deleted before that)", err, deleted)
 	}
-	return render(e, opts, &pruneResult{deleted, olderThan.String(), olderThan.Seconds(), f.batch})
+	if !enabled {
+		fmt.Fprintln(e.stderr, "qg prune: note: the archive is not enabled (no qg_archive_jobs trigger on que_jobs),\n"+
+			"so finished jobs are not being archived; run 'qg enable archive' to start")
+	}
+	return render(e, opts, &pruneResult{deleted, olderThan.String(), olderThan.Seconds(), f.batch, enabled})
 }
 
 // check parses --older-than and checks --batch.

@@ -41,7 +41,7 @@ func TestPrune(t *testing.T) {
 	archiveJobs(t, class, "1 minute", 2)
 
 	r := qgRun(t, "prune", "--older-than", "2d", "--batch", "2")
-	r.want(t, exitOK)
+	r.want(t, exitOK, "the archive is not enabled", "qg enable archive")
 	if !strings.Contains(r.stdout, "deleted 5 archived jobs finished more than 48h0m0s ago") {
 		t.Errorf("prune says %q", r.stdout)
 	}

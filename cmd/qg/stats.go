@@ -14,7 +14,7 @@ import (
 var statsCommand = &command{
 	name:     "stats",
 	summary:  "count jobs per queue and job class, and show who is working what",
-	synopsis: "stats [--database-url URL] [--json]",
+	synopsis: "stats [--watch [--interval DURATION] [--times N]] [--database-url URL] [--json]",
 	usage: `
 Stats counts the jobs of que_jobs per queue and job class: how many, how many
 are being worked, how many have failed, the highest error count and the
@@ -26,8 +26,75 @@ whether a Go or a Ruby worker took it, with that session's pid,
 application_name, client address, role, state, and when the session started:
 a job has been locked for at most as long as its session (SESSION AGE).
 Seeing the client address of another role's sessions needs the
-pg_read_all_stats role or superuser; without it they show as "-".`,
-	setup: func(fs *flag.FlagSet) runner { return runStats },
+pg_read_all_stats role or superuser; without it they show as "-".
+
+With --watch it refreshes every --interval until interrupted (Ctrl-C) or
+--times refreshes: a terminal gets the screen redrawn, and --json one JSON
+object a line.`,
+	setup: setupStats,
+}
+
+// statsFlags are the flags of stats.
+type statsFlags struct {
+	watch    bool
+	interval string
+	times    int
+}
+
+// setupStats defines the flags of stats.
+func setupStats(fs *flag.FlagSet) runner {
+	f := &statsFlags{}
+	fs.BoolVar(&f.watch, "watch", false, "refresh until interrupted")
+	fs.StringVar(&f.interval, "interval", "2s", "with --watch: refresh every `DURATION`")
+	fs.IntVar(&f.times, "times", 0, "with --watch: stop after `N` refreshes (0: until interrupted)")
+	return func(ctx context.Context, e *env, opts *options) error {
+		if !f.watch {
+			return runStats(ctx, e, opts)
+		}
+		return watchStats(ctx, e, opts, f)
+	}
+}
+
+// clearScreen moves a terminal's cursor home and clears the screen.
+const clearScreen = "\x1b[H\x1b[2J"
+
+// watchStats prints the stats every interval, until ctx ends or f.times
+// refreshes were printed.
+func watchStats(ctx context.Context, e *env, opts *options, f *statsFlags) error {
+	every, err := parseDuration(f.interval)
+	if err != nil || every <= 0 {
+		return usagef("--interval %q: want a positive duration, like 2s", f.interval)
+	}
+	if f.times < 0 {
+		return usagef("--times %d: want 0 (until interrupted) or more", f.times)
+	}
+	db, err := openDB(ctx, e, opts)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for n := 1; ; n++ {
+		res, err := collectStats(ctx, db)
+		if err != nil {
+			return err
+		}
+		if opts.json {
+			err = writeJSONLine(e.stdout, res)
+		} else {
+			fmt.Fprintf(e.stdout, "%sEvery %s: qg stats (%s)\n\n", clearScreen, every, formatTime(time.Time(res.Now)))
+			err = res.printText(e.stdout)
+		}
+		if err != nil || n == f.times {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil // interrupted: the usual way to stop watching
+		case <-tick.C:
+		}
+	}
 }
 
 // workingQuery lists the jobs whose job lock a session of this database

@@ -14,6 +14,14 @@ var everyCommand = [][]string{
 	{"enqueue", "--type", "SendEmail"},
 	{"retry", "--id", "1"},
 	{"prune", "--older-than", "30d"},
+	{"jobs"},
+	{"job", "1"},
+	{"delete", "1"},
+	{"enable", "notify"},
+	{"snooze", "1", "--for", "1h"},
+	{"cancel", "1"},
+	{"pause", "q"},
+	{"resume", "q"},
 }
 
 func TestHelp(t *testing.T) {
