@@ -1,6 +1,7 @@
 package qg
 
 import (
+	"log"
 	"log/slog"
 	"strings"
 	"testing"
@@ -13,9 +14,17 @@ func TestProblemsReachTheDefaultLogger(t *testing.T) {
 	c, queue := setup(t)
 	var logs logBuffer
 	logs.t = t
-	old := slog.Default()
+	// slog.SetDefault also points the log package at the new handler, and
+	// putting the old default back does not undo that: restore log's own
+	// output and flags too, or later records of other tests would reach
+	// this test's buffer after it ended.
+	old, oldOut, oldFlags := slog.Default(), log.Writer(), log.Flags()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	defer slog.SetDefault(old)
+	defer func() {
+		slog.SetDefault(old)
+		log.SetOutput(oldOut)
+		log.SetFlags(oldFlags)
+	}()
 
 	enqueue(t, c, &Job{Queue: queue, Type: "Fine"})
 	w := NewWorker(c, WorkMap{"Fine": func(*Job) error { return nil }})
