@@ -20,8 +20,10 @@ var ErrPauseUnavailable = errors.New("qg: pausing queues is not available: run q
 // queue.
 const pauseGuard = ` AND NOT EXISTS (SELECT 1 FROM qg_paused_queues AS paused WHERE paused.queue = $1::text)`
 
-// walkStart is where pauseGuard goes: the condition of a walk's first step.
-const walkStart = "WHERE queue = $1::text AND run_at <= now() AND job_id <> ALL"
+// walkRunnable marks where pauseGuard goes in a walk of either dialect
+// (walkSQL): after the runnable condition of its first step, before the
+// skip list. Both dialects' walks take their queue as $1.
+const walkRunnable = "run_at <= now() AND "
 
 // guardedWalks caches each walk statement with its pause guard.
 var guardedWalks sync.Map // string -> string
@@ -36,7 +38,11 @@ func (c *Client) walk(query string) string {
 	if g, ok := guardedWalks.Load(query); ok {
 		return g.(string)
 	}
-	g := strings.Replace(query, walkStart, strings.Replace(walkStart, " AND job_id", pauseGuard+" AND job_id", 1), 1)
+	g := query
+	if i := strings.Index(query, walkRunnable); i >= 0 {
+		i += len(walkRunnable) - len(" AND ")
+		g = query[:i] + pauseGuard + query[i:]
+	}
 	guardedWalks.Store(query, g)
 	return g
 }
