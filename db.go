@@ -11,42 +11,10 @@ import (
 	"github.com/jackc/pgx/v4/stdlib"
 )
 
-// The database layer every other file uses: the small interfaces over
-// database/sql, the pgx connection under a database/sql one, how a pinned
+// The database layer every other file uses (its public interfaces over
+// database/sql are in qg.go): the pgx connection under a database/sql one, how a pinned
 // connection goes back to the pool or is discarded, transactions, and the
 // one context rule of statements that finish a job.
-
-// Queryer is the set of query methods shared by *sql.DB and *sql.Tx, with
-// database/sql's signatures.
-type Queryer interface {
-	Exec(query string, args ...any) (sql.Result, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	Query(query string, args ...any) (*sql.Rows, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRow(query string, args ...any) *sql.Row
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// Txer is a Queryer that can be committed or rolled back; *sql.Tx fits.
-type Txer interface {
-	Queryer
-	Commit() error
-	Rollback() error
-}
-
-// Conner is a Queryer that can begin transactions and be closed; *sql.DB fits.
-type Conner interface {
-	Queryer
-	Begin() (*sql.Tx, error)
-	Close() error
-}
-
-// Compile-time proof that database/sql's types fit the interfaces above.
-var (
-	_ Txer    = (*sql.Tx)(nil)
-	_ Conner  = (*sql.DB)(nil)
-	_ Queryer = (*sql.DB)(nil)
-)
 
 // rowScanner is what sql.Row and pgx.Row have in common.
 type rowScanner interface {
