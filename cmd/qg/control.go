@@ -56,11 +56,7 @@ Ruby Que workers do not know of cancel requests and finish the job.`,
 	operand: "JOB_ID",
 	setup: func(fs *flag.FlagSet) runner {
 		return func(ctx context.Context, e *env, opts *options) error {
-			id, err := jobID(opts.operand)
-			if err != nil {
-				return err
-			}
-			c, done, err := openClient(ctx, e, opts)
+			id, c, done, err := openJobClient(ctx, e, opts)
 			if err != nil {
 				return err
 			}

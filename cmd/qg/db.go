@@ -187,3 +187,13 @@ func openClient(ctx context.Context, e *env, opts *options) (c *qg.Client, done 
 	}
 	return c, func() { c.Close(); db.Close() }, nil
 }
+
+// openJobClient reads the job id of the command's operand, then opens a
+// Client as openClient does.
+func openJobClient(ctx context.Context, e *env, opts *options) (id int64, c *qg.Client, done func(), err error) {
+	if id, err = jobID(opts.operand); err != nil {
+		return 0, nil, nil, err
+	}
+	c, done, err = openClient(ctx, e, opts)
+	return id, c, done, err
+}

@@ -177,11 +177,7 @@ type jobResult struct {
 
 // runJob shows the job the operand names.
 func runJob(ctx context.Context, e *env, opts *options) error {
-	id, err := jobID(opts.operand)
-	if err != nil {
-		return err
-	}
-	c, done, err := openClient(ctx, e, opts)
+	id, c, done, err := openJobClient(ctx, e, opts)
 	if err != nil {
 		return err
 	}
@@ -238,11 +234,7 @@ type deleteResult struct {
 
 // runDelete deletes the job the operand names.
 func runDelete(ctx context.Context, e *env, opts *options) error {
-	id, err := jobID(opts.operand)
-	if err != nil {
-		return err
-	}
-	c, done, err := openClient(ctx, e, opts)
+	id, c, done, err := openJobClient(ctx, e, opts)
 	if err != nil {
 		return err
 	}
