@@ -19,6 +19,11 @@ const (
 	JobRunning   JobState = "running"   // a session holds its lock
 	JobRetrying  JobState = "retrying"  // failed, waiting for its next try at run_at
 	JobDead      JobState = "dead"      // given up: in a queue DeadQueue named
+	// JobExpired is a Ruby Que 2.x job given up: expired_at is set, the
+	// row stays in its queue and no worker takes it again. It is the 2.x
+	// counterpart of JobDead, and a filter on either state chooses the
+	// given-up jobs of either table generation.
+	JobExpired JobState = "expired"
 )
 
 // JobInfo is one job as an operator sees it: the row of que_jobs, its state
@@ -36,6 +41,44 @@ type JobInfo struct {
 	// WorkerPID is the pid of the server session holding the job's lock
 	// (see pg_stat_activity), zero when no session does.
 	WorkerPID int `json:"worker_pid,omitempty"`
+
+	// The columns of a Ruby Que 2.x table; on a Que 0.x table, which has
+	// none of them, they are nil or zero (its keyword arguments are inside
+	// Args, its backtrace inside LastError).
+
+	// Kwargs is the job's keyword arguments (the kwargs column). Nil on 0.x.
+	Kwargs json.RawMessage `json:"kwargs,omitempty"`
+	// Data is the job's data column, a JSON object (tags and whatever
+	// producers put there). Nil on 0.x.
+	Data json.RawMessage `json:"data,omitempty"`
+	// Tags are the strings of data.tags, in their order; nil when there are
+	// none, when data.tags is not an array of strings, and on 0.x.
+	Tags []string `json:"tags,omitempty"`
+	// LastErrorBacktrace is the last failure's backtrace (LastError holds
+	// its message alone on 2.x). Nil when there is none, and on 0.x.
+	LastErrorBacktrace *string `json:"last_error_backtrace,omitempty"`
+	// ExpiredAt is when Que 2 (or qg) gave the job up; nil while it is not,
+	// and on 0.x.
+	ExpiredAt *time.Time `json:"expired_at,omitempty"`
+	// FinishedAt is when Ruby's finish kept the row as done; nil while it
+	// is not, and on 0.x.
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// JobSchemaVersion is the row's job_schema_version: 2 for the rows Que
+	// 2 and qg work, 1 for rows Que 1.x wrote (a table migrated from 0.x
+	// keeps them), which no Client of [NewClient2] works (see
+	// [Client.ForJobSchemaVersion]). Zero on 0.x.
+	JobSchemaVersion int `json:"job_schema_version,omitempty"`
+}
+
+// dataTags are the strings of data's "tags" array, or nil.
+func dataTags(data []byte) []string {
+	var d struct {
+		Tags []string `json:"tags"`
+	}
+	if json.Unmarshal(data, &d) != nil || len(d.Tags) == 0 {
+		return nil
+	}
+	return d.Tags
 }
 
 // JobFilter chooses the jobs [Client.ListJobs] returns. Its zero value is
@@ -46,7 +89,9 @@ type JobFilter struct {
 	Queues []string
 	// Types keeps the jobs of these job classes. Empty: every class.
 	Types []string
-	// State keeps the jobs in this state. Empty: every state.
+	// State keeps the jobs in this state. Empty: every state. JobDead and
+	// JobExpired both choose the given-up jobs, whatever the table's
+	// generation.
 	State JobState
 	// AfterID keeps the jobs whose job_id is greater: pass the last ID of a
 	// page to get the next one (keyset paging). Zero: from the first job.

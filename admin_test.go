@@ -59,6 +59,7 @@ func TestListJobsFiltersAndPages(t *testing.T) {
 		{JobFilter{Queues: []string{queue}, State: JobRetrying}, []int64{retrying.ID}},
 		{JobFilter{Queues: []string{other}, State: JobRunning}, []int64{running.ID}},
 		{JobFilter{Queues: []string{queue, DeadQueue(queue)}, State: JobDead}, []int64{dead.ID}},
+		{JobFilter{Queues: []string{queue, DeadQueue(queue)}, State: JobExpired}, []int64{dead.ID}},
 		{JobFilter{Queues: []string{queue}, Limit: 2}, []int64{ready.ID, scheduled.ID}},
 		{JobFilter{Queues: []string{queue}, Limit: 2, AfterID: scheduled.ID}, []int64{retrying.ID}},
 	} {
@@ -102,6 +103,10 @@ func TestFindDeleteRetryJobByID(t *testing.T) {
 	info, err := c.FindJob(ctx, j.ID)
 	if err != nil || info.ID != j.ID || info.Queue != queue || string(info.Args) != `["x"]` || info.State != JobReady {
 		t.Fatalf("FindJob = %+v, %v", info, err)
+	}
+	if info.Kwargs != nil || info.Data != nil || info.Tags != nil || info.LastErrorBacktrace != nil ||
+		info.ExpiredAt != nil || info.FinishedAt != nil || info.JobSchemaVersion != 0 {
+		t.Errorf("FindJob on a Que 0.x table has Que 2.x columns: %+v", info)
 	}
 
 	held := mustLock(t, c, queue)

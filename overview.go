@@ -24,10 +24,20 @@ type QueueCounts struct {
 	// OldestReadyAge is how long the oldest ready job has been runnable
 	// (now minus its run_at); zero when none is ready.
 	OldestReadyAge time.Duration
+	// Finished is the Que 2.x rows Ruby's finish kept (finished_at set);
+	// always zero on a Que 0.x table.
+	Finished int
+	// OtherVersion is the free Que 2.x rows, neither finished nor
+	// expired, of a job_schema_version other than 2: rows Que 1.x wrote,
+	// which neither Que 2 nor qg's workers take (see
+	// [Client.ForJobSchemaVersion]); they are in neither Ready nor
+	// Scheduled. Always zero on a Que 0.x table.
+	OtherVersion int
 }
 
 // Overview counts the jobs of every queue and job class by state, ordered by
-// queue and class, in one statement. Like [Client.StatsContext], a job
+// queue and class, in one statement. Ready, Scheduled, Working, GivenUp,
+// Expired, Finished and OtherVersion together count every row. Like [Client.StatsContext], a job
 // counts as working while any session of this database holds its lock.
 func (c *Client) Overview(ctx context.Context) ([]QueueCounts, error) {
 	if c.isClosed() {
@@ -44,7 +54,7 @@ func (c *Client) Overview(ctx context.Context) ([]QueueCounts, error) {
 		var q QueueCounts
 		var age float64
 		if err := rows.Scan(&q.Queue, &q.Type, &q.Ready, &q.Scheduled, &q.Working,
-			&q.Failing, &q.GivenUp, &q.Expired, &age); err != nil {
+			&q.Failing, &q.GivenUp, &q.Expired, &age, &q.Finished, &q.OtherVersion); err != nil {
 			return nil, fmt.Errorf("qg: overview: %w", err)
 		}
 		q.OldestReadyAge = secondsDuration(age)

@@ -8,6 +8,9 @@ import "time"
 func (que0Table) overview() (string, []any) { return que0Overview, []any{deadQueuePrefix} }
 
 func (que0Table) listJobs(queues, types []string, afterID int64, state string, limit int) (string, []any) {
+	if state == string(JobExpired) { // given up, as the 2.x table says it
+		state = string(JobDead)
+	}
 	return que0ListJobs, []any{queues, types, afterID, state, limit}
 }
 
@@ -56,7 +59,8 @@ SELECT CASE WHEN dead THEN substr(queue, length($1::text) + 1) ELSE queue END AS
   count(*) FILTER (WHERE dead),
   0,
   coalesce(extract(epoch FROM now()) - extract(epoch FROM
-    min(run_at) FILTER (WHERE NOT dead AND NOT held AND run_at <= now())), 0)::float8
+    min(run_at) FILTER (WHERE NOT dead AND NOT held AND run_at <= now())), 0)::float8,
+  0, 0
 FROM jobs
 GROUP BY q, job_class
 ORDER BY q, job_class`

@@ -1,5 +1,7 @@
 package qg
 
+import "database/sql"
+
 // The operator's statements on the Ruby Que 2.x table (see sql_que0_admin.go
 // for the 0.x ones and admin.go for their use). A given-up job is expired
 // there, in its own queue, and a finished one (Ruby's finish) is kept.
@@ -11,6 +13,9 @@ const JobFinished JobState = "finished"
 func (que2Table) overview() (string, []any) { return que2Overview, nil }
 
 func (que2Table) listJobs(queues, types []string, afterID int64, state string, limit int) (string, []any) {
+	if state == string(JobDead) { // given up, as the 0.x table says it
+		state = string(JobExpired)
+	}
 	return que2ListJobs, []any{queues, types, afterID, state, limit}
 }
 
@@ -19,10 +24,18 @@ func (que2Table) deleteByID(id int64) (string, []any) { return que2DeleteByID, [
 func (que2Table) retryByID(id int64) (string, []any)  { return que2RetryByID, []any{id} }
 
 func (que2Table) scanJobInfo(row rowScanner, info *JobInfo) error {
-	var args []byte
+	var args, kwargs, data []byte
+	var expired, finished sql.NullTime
 	err := row.Scan(&info.Queue, &info.Priority, runAtScanner{&info.RunAt}, &info.ID, &info.Type,
-		&args, &info.ErrorCount, &info.LastError, &info.State, &info.WorkerPID)
-	info.Args = args
+		&args, &info.ErrorCount, &info.LastError, &info.State, &info.WorkerPID,
+		&kwargs, &data, &info.LastErrorBacktrace, &expired, &finished, &info.JobSchemaVersion)
+	info.Args, info.Kwargs, info.Data, info.Tags = args, kwargs, data, dataTags(data)
+	if expired.Valid {
+		info.ExpiredAt = &expired.Time
+	}
+	if finished.Valid {
+		info.FinishedAt = &finished.Time
+	}
 	return err
 }
 
@@ -32,40 +45,45 @@ const que2Locks = `SELECT (classid::bigint << 32) + objid::bigint AS id, pid
   WHERE locktype = 'advisory' AND objsubid = 1 AND granted
     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
 
-// que2Overview counts the rows not finished per queue and class by state:
-// ready and scheduled count the rows Que 2 works (job_schema_version 2),
-// expired those given up; ages as in que0Overview.
+// que2Overview counts the rows per queue and class by state: ready and
+// scheduled count the free rows Que 2 works (job_schema_version 2), other
+// version the free rows of another version, expired and finished the rows
+// Que 2 ended; ages as in que0Overview.
 const que2Overview = `/* qg:que2_overview */ WITH locks AS (` + que2Locks + `
 ), jobs AS (
-  SELECT j.queue, j.job_class, j.run_at, j.error_count, j.expired_at IS NOT NULL AS expired,
-    j.job_schema_version = 2 AS workable, l.id IS NOT NULL AS held
+  SELECT j.queue, j.job_class, j.run_at, j.error_count, l.id IS NOT NULL AS held,
+    j.expired_at IS NOT NULL AS expired, j.finished_at IS NOT NULL AND j.expired_at IS NULL AS finished,
+    j.job_schema_version = 2 AND j.finished_at IS NULL AND j.expired_at IS NULL AND l.id IS NULL AS workable,
+    j.job_schema_version <> 2 AND j.finished_at IS NULL AND j.expired_at IS NULL AND l.id IS NULL AS other
   FROM public.que_jobs AS j LEFT JOIN locks AS l ON l.id = j.id
-  WHERE j.finished_at IS NULL
 )
 SELECT queue, job_class,
-  count(*) FILTER (WHERE workable AND NOT expired AND NOT held AND run_at <= now()),
-  count(*) FILTER (WHERE workable AND NOT expired AND NOT held AND run_at > now()),
+  count(*) FILTER (WHERE workable AND run_at <= now()),
+  count(*) FILTER (WHERE workable AND run_at > now()),
   count(*) FILTER (WHERE held),
-  count(*) FILTER (WHERE NOT expired AND error_count > 0),
+  count(*) FILTER (WHERE NOT expired AND NOT finished AND error_count > 0),
   0,
   count(*) FILTER (WHERE expired),
   coalesce(extract(epoch FROM now()) - extract(epoch FROM
-    min(run_at) FILTER (WHERE workable AND NOT expired AND NOT held AND run_at <= now())), 0)::float8
+    min(run_at) FILTER (WHERE workable AND run_at <= now())), 0)::float8,
+  count(*) FILTER (WHERE finished),
+  count(*) FILTER (WHERE other)
 FROM jobs
 GROUP BY queue, job_class
 ORDER BY queue, job_class`
 
-// que2JobInfo is every row with its state (an expired job is dead) and the
-// pid of the session holding its lock.
+// que2JobInfo is every row with its state and the pid of the session
+// holding its lock, then the columns 0.x has not.
 const que2JobInfo = `SELECT j.queue, j.priority, j.run_at, j.id, j.job_class, j.args::text,
   j.error_count, j.last_error_message,
-  CASE WHEN j.expired_at IS NOT NULL THEN 'dead'
+  CASE WHEN j.expired_at IS NOT NULL THEN 'expired'
        WHEN j.finished_at IS NOT NULL THEN 'finished'
        WHEN locks.pid IS NOT NULL THEN 'running'
        WHEN j.run_at > now() AND j.error_count > 0 THEN 'retrying'
        WHEN j.run_at > now() THEN 'scheduled'
        ELSE 'ready' END AS state,
-  coalesce(locks.pid, 0) AS pid
+  coalesce(locks.pid, 0) AS pid,
+  j.kwargs::text, j.data::text, j.last_error_backtrace, j.expired_at, j.finished_at, j.job_schema_version
 FROM public.que_jobs AS j
 LEFT JOIN (` + que2Locks + `) AS locks USING (id)`
 

@@ -14,6 +14,10 @@ import (
 // maxForm bounds an action's form body.
 const maxForm = 64 << 10
 
+// errBadAction is wrapped by the actions for a form or path they cannot
+// read; the handler answers 400 with its text.
+var errBadAction = errors.New("bad request")
+
 // actionFunc does one action and says what it did, for the page the
 // browser is sent back to; back is that page's path and query.
 type actionFunc func(ctx context.Context, r *http.Request) (done, back string, err error)
@@ -38,6 +42,11 @@ func (h *Handler) action(do actionFunc) http.Handler {
 			done = "left alone: a worker holds the job right now; try again once it is done"
 		case errors.Is(err, qg.ErrJobNotFound):
 			done = "nothing changed: the job is not in que_jobs any more"
+		case errors.Is(err, qg.ErrCancelUnavailable), errors.Is(err, qg.ErrPauseUnavailable):
+			done = "nothing changed: this needs qg's side tables (run qg migrate), then a restart of this server"
+		case errors.Is(err, errBadAction):
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
 		case err != nil:
 			h.fail(w, r, "action", err)
 			return
@@ -63,7 +72,7 @@ func sep(back string) string {
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("qg/web: bad job id %q", r.PathValue("id"))
+		return 0, fmt.Errorf("%w: bad job id %q", errBadAction, r.PathValue("id"))
 	}
 	return id, nil
 }
@@ -110,7 +119,7 @@ func (h *Handler) retryMany(ctx context.Context, r *http.Request) (string, strin
 	}
 	upto, err := strconv.ParseInt(r.PostFormValue("upto"), 10, 64)
 	if err != nil || upto <= 0 {
-		return "", back, errors.New("qg/web: bulk retry without upto")
+		return "", back, fmt.Errorf("%w: bulk retry without upto", errBadAction)
 	}
 	retried, held, gone, err := h.retryFiltered(ctx, f, upto)
 	if err != nil {

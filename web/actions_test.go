@@ -23,7 +23,8 @@ func TestReadOnlyRefusesEveryWrite(t *testing.T) {
 	j := enqueue(t, c, &qg.Job{Queue: queue, Type: "A", RunAt: time.Now().Add(time.Hour)})
 	id := strconv.FormatInt(j.ID, 10)
 	for _, method := range []string{"POST", "PUT", "DELETE", "PATCH"} {
-		for _, path := range []string{"/jobs/" + id + "/retry", "/jobs/" + id + "/delete", "/jobs/retry", "/jobs/" + id, "/", "/metrics", "/nowhere"} {
+		for _, path := range []string{"/jobs/" + id + "/retry", "/jobs/" + id + "/delete", "/jobs/retry", "/jobs/" + id,
+			"/jobs/" + id + "/snooze", "/jobs/" + id + "/cancel", "/queues/pause", "/queues/resume", "/", "/metrics", "/nowhere"} {
 			req, _ := http.NewRequest(method, srv.URL+"/admin/qg"+path, strings.NewReader("csrf=x"))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			res, err := srv.Client().Do(req)

@@ -25,8 +25,9 @@ var ErrNoClient = errors.New("qg/web: nil *qg.Client")
 // failures to slog.Default().
 type Config struct {
 	// Actions turns on the actions (retry, delete, re-enqueue, bulk
-	// retry). False (the default): the handler is read-only and refuses
-	// every request but GET and HEAD.
+	// retry, snooze, cancel, pause and resume a queue). False (the
+	// default): the handler is read-only and refuses every request but GET
+	// and HEAD.
 	Actions bool
 	// Authorize is asked before every action, with the action's request; a
 	// non-nil error refuses it (403, with the error's text). Required when
@@ -111,6 +112,10 @@ func (h *Handler) routes() {
 		m.Handle("POST /jobs/{id}/retry", h.action(h.retryOne))
 		m.Handle("POST /jobs/{id}/delete", h.action(h.deleteOne))
 		m.Handle("POST /jobs/retry", h.action(h.retryMany))
+		m.Handle("POST /jobs/{id}/snooze", h.action(h.snoozeOne))
+		m.Handle("POST /jobs/{id}/cancel", h.action(h.cancelOne))
+		m.Handle("POST /queues/pause", h.action(h.pauseQueue))
+		m.Handle("POST /queues/resume", h.action(h.resumeQueue))
 	}
 	h.mux = m
 }

@@ -12,9 +12,20 @@ import (
 	"github.com/qg-go/qg"
 )
 
-// states are the states the job list filters on, in the order a job
-// usually goes through them.
-var states = []qg.JobState{qg.JobReady, qg.JobScheduled, qg.JobRunning, qg.JobRetrying, qg.JobDead}
+// states0 and states2 are the states the job list filters on, on a Que
+// 0.x and on a Que 2.x table, in the order a job usually goes through them.
+var (
+	states0 = []qg.JobState{qg.JobReady, qg.JobScheduled, qg.JobRunning, qg.JobRetrying, qg.JobDead}
+	states2 = []qg.JobState{qg.JobReady, qg.JobScheduled, qg.JobRunning, qg.JobRetrying, qg.JobExpired, qg.JobFinished}
+)
+
+// statesOf are the states of the table generation.
+func statesOf(que2 bool) []qg.JobState {
+	if que2 {
+		return states2
+	}
+	return states0
+}
 
 // listFilter is the job list's filter as the query string gives it.
 type listFilter struct {
@@ -56,9 +67,10 @@ func parseFilter(q url.Values) (listFilter, qg.JobFilter, error) {
 	return lf, f, nil
 }
 
-// validState reports whether s names one of the states.
+// validState reports whether s names a state of either generation (the
+// root package reads dead and expired alike).
 func validState(s string) bool {
-	for _, st := range states {
+	for _, st := range append(states0, states2...) {
 		if string(st) == s {
 			return true
 		}
@@ -90,6 +102,7 @@ func (lf listFilter) query(after int64) template.URL {
 
 // jobsData is the job list page's data.
 type jobsData struct {
+	Que2   bool // a Ruby Que 2.x table: tags and job_schema_version shown
 	Filter listFilter
 	States []qg.JobState
 	Jobs   []qg.JobInfo
@@ -113,7 +126,7 @@ func (h *Handler) jobs(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "job list", err)
 		return
 	}
-	d := jobsData{Filter: lf, States: states, Self: lf.query(lf.After)}
+	d := jobsData{Que2: que2(h.c), Filter: lf, States: statesOf(que2(h.c)), Self: lf.query(lf.After)}
 	if len(list) > h.cfg.PageSize {
 		list = list[:h.cfg.PageSize]
 		d.Next = lf.query(list[len(list)-1].ID)
@@ -130,9 +143,14 @@ func (h *Handler) jobs(w http.ResponseWriter, r *http.Request) {
 
 // jobData is a job's page's data.
 type jobData struct {
-	Job    *qg.JobInfo
-	Holder *qg.JobSession
-	Args   string
+	Job          *qg.JobInfo
+	Holder       *qg.JobSession
+	Args         string
+	Que2         bool   // a Ruby Que 2.x table: its columns shown
+	Kwargs, Data string // pretty-printed (Que 2.x)
+	// Cancellable says the job is neither given up nor finished: there is
+	// something to cancel.
+	Cancellable bool
 }
 
 // job serves a job's page.
@@ -153,7 +171,8 @@ func (h *Handler) job(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "job", err)
 		return
 	}
-	d := jobData{Job: info, Args: pretty(info.Args)}
+	d := jobData{Job: info, Args: pretty(info.Args), Que2: que2(h.c), Kwargs: pretty(info.Kwargs),
+		Data: pretty(info.Data), Cancellable: !givenUp(info.State) && info.State != qg.JobFinished}
 	if info.State == qg.JobRunning || info.WorkerPID != 0 {
 		if d.Holder, err = h.c.JobHolder(r.Context(), id); err != nil {
 			h.fail(w, r, "job holder", err)

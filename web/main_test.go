@@ -2,6 +2,7 @@ package web
 
 import (
 	"database/sql"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,13 +16,22 @@ import (
 	"github.com/qg-go/qg/internal/pgtest"
 )
 
-// testDB is a pool on the database created for this test run.
-var testDB *sql.DB
+// testDB is a pool on the database created for this test run (a Que 0.x
+// table), que2DB one on its Ruby Que 2.x twin (schema 7).
+var testDB, que2DB *sql.DB
 
-// TestMain creates a fresh database for the run, migrates it, runs the tests
-// and drops it.
+// TestMain creates fresh databases for the run, one of each table
+// generation, migrates them, runs the tests and drops them.
 func TestMain(m *testing.M) {
-	os.Exit(pgtest.RunMigrated(m, "qg_web_test", qg.Migrate, &testDB))
+	db, _, drop, err := pgtest.OpenMigrated("qg_web_test2", qg.MigrateQue2)
+	if err != nil {
+		fmt.Fprint(os.Stderr, pgtest.Unreachable(err, "make test"))
+		os.Exit(1)
+	}
+	que2DB = db
+	code := pgtest.RunMigrated(m, "qg_web_test", qg.Migrate, &testDB)
+	drop()
+	os.Exit(code)
 }
 
 var queueUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
@@ -35,7 +45,19 @@ func testQueue(t *testing.T) string {
 // cfg mounted under /admin/qg, and the test's queue.
 func setup(t *testing.T, cfg Config) (*qg.Client, *httptest.Server, string) {
 	t.Helper()
-	c, err := qg.NewClient2(testDB)
+	return setupOn(t, testDB, cfg)
+}
+
+// setup2 is setup on the Que 2.x database.
+func setup2(t *testing.T, cfg Config) (*qg.Client, *httptest.Server, string) {
+	t.Helper()
+	return setupOn(t, que2DB, cfg)
+}
+
+// setupOn is setup on db.
+func setupOn(t *testing.T, db *sql.DB, cfg Config) (*qg.Client, *httptest.Server, string) {
+	t.Helper()
+	c, err := qg.NewClient2(db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,12 +31,13 @@ func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) {
 // writeMetrics writes the metric families of counts, and the time the
 // scrape's query took.
 func writeMetrics(b *bytes.Buffer, counts []qg.QueueCounts, took time.Duration) {
-	family(b, "qg_jobs", "Jobs in que_jobs by queue, job class and state (ready, scheduled, working, given_up, expired; disjoint).")
+	family(b, "qg_jobs", "Jobs in que_jobs by queue, job class and state (ready, scheduled, working, given_up, expired, finished, other_version: Que 2.x rows of another job_schema_version).")
 	for _, c := range counts {
 		for _, s := range []struct {
 			name string
 			n    int
-		}{{"ready", c.Ready}, {"scheduled", c.Scheduled}, {"working", c.Working}, {"given_up", c.GivenUp}, {"expired", c.Expired}} {
+		}{{"ready", c.Ready}, {"scheduled", c.Scheduled}, {"working", c.Working}, {"given_up", c.GivenUp}, {"expired", c.Expired},
+			{"finished", c.Finished}, {"other_version", c.OtherVersion}} {
 			sample(b, "qg_jobs", c.Queue, c.Type, s.name, float64(s.n))
 		}
 	}

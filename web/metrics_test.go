@@ -26,17 +26,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET /metrics: %d", code)
 	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool is not installed (apt-get install prometheus; .ci/run does it)")
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(body)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out.String(), body)
-	}
+	promtoolCheck(t, body)
 	wantLine := `qg_jobs{queue="` + queue + `\"\\\n{x}",job_class="Evil\"Class\\",state="ready"} 1`
 	if !strings.Contains(body, wantLine+"\n") {
 		t.Errorf("no line %s in\n%s", wantLine, body)
@@ -52,6 +42,22 @@ func TestMetricsPassPromtool(t *testing.T) {
 		if !strings.Contains(body, "\n"+name) {
 			t.Errorf("no %s sample", name)
 		}
+	}
+}
+
+// promtoolCheck fails t unless promtool finds body good metrics text.
+func promtoolCheck(t *testing.T, body string) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool is not installed (apt-get install prometheus; .ci/run does it)")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out.String(), body)
 	}
 }
 

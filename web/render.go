@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/qg-go/qg"
 )
 
 // pages holds one template set per page, each with the layout.
@@ -23,11 +25,38 @@ func init() {
 
 // funcs are the helpers the templates use.
 var funcs = template.FuncMap{
-	"age":     age,
-	"when":    when,
-	"pretty":  pretty,
-	"trimmed": trimmed,
+	"age":       age,
+	"when":      when,
+	"pretty":    pretty,
+	"trimmed":   trimmed,
+	"counts":    countCells,
+	"pauseForm": pauseForm,
+	"given":     givenUp,
 }
+
+// countCells is what the overview's "counts" template writes a row of
+// counts from: the counts, and the table's generation.
+func countCells(c qg.QueueCounts, que2 bool) any {
+	return struct {
+		C    qg.QueueCounts
+		Que2 bool
+	}{c, que2}
+}
+
+// pauseForm is what the overview's "pause" template needs: the page's
+// prefix, token and mode, the queue and since when it is paused (zero:
+// it is not).
+func pauseForm(v view, queue string, since time.Time) any {
+	return struct {
+		Prefix, CSRF, Queue string
+		Actions             bool
+		Since               time.Time
+	}{v.Prefix, v.CSRF, queue, v.Actions, since}
+}
+
+// givenUp reports whether a job in state s is given up (dead on a Que 0.x
+// table, expired on a 2.x one).
+func givenUp(s qg.JobState) bool { return s == qg.JobDead || s == qg.JobExpired }
 
 // view is what every page's template gets: the mount prefix, the page's
 // own data, and the CSRF token of the actions' forms.
@@ -88,8 +117,13 @@ func age(d time.Duration) string {
 
 // when writes a time in UTC to the second, and how far it is from now.
 func when(t time.Time) string {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return "–"
+	case t.Equal(qg.Infinity):
+		return "infinity (never due)"
+	case t.Equal(qg.NegativeInfinity):
+		return "-infinity (always due)"
 	}
 	if t.Year() > 9999 || t.Year() < 1 {
 		return t.UTC().Format(time.RFC3339) // an infinite run_at

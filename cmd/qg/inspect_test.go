@@ -70,7 +70,7 @@ func TestJobsListsWithFilters(t *testing.T) {
 		t.Errorf("second page: %s", got)
 	}
 
-	qgRun(t, "jobs", "--state", "lost").want(t, exitUsage, "want one of scheduled, ready, running, retrying, dead")
+	qgRun(t, "jobs", "--state", "lost").want(t, exitUsage, "want one of scheduled, ready, running, retrying, dead, expired, finished")
 	qgRun(t, "jobs", "--limit", "0").want(t, exitUsage, "--limit 0")
 }
 

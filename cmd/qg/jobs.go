@@ -15,7 +15,8 @@ import (
 )
 
 // jobStates are the states --state takes, in a job's usual order.
-var jobStates = []qg.JobState{qg.JobScheduled, qg.JobReady, qg.JobRunning, qg.JobRetrying, qg.JobDead}
+var jobStates = []qg.JobState{qg.JobScheduled, qg.JobReady, qg.JobRunning, qg.JobRetrying, qg.JobDead,
+	qg.JobExpired, qg.JobFinished}
 
 var jobsCommand = &command{
 	name:     "jobs",
@@ -28,7 +29,10 @@ error count and last error. A state is read from the row and the locks:
   ready      runnable now, waiting for a worker
   running    a session (a Go or a Ruby worker) holds its job lock
   retrying   failed, waiting for its next try at run_at
-  dead       given up, in a queue qg:dead:<queue>
+  dead       given up, in a queue qg:dead:<queue> (Que 0.x table)
+  expired    given up, expired_at set (Que 2.x table; dead and expired
+             both list the given-up jobs of either table)
+  finished   kept by Ruby's finish, finished_at set (Que 2.x table)
 --queue and --class may be given more than once; --queue '' is the default
 queue. A full page ends with the command that shows the next one.`,
 	setup: setupJobs,
@@ -53,7 +57,7 @@ func setupJobs(fs *flag.FlagSet) runner {
 	f := &jobsFlags{}
 	fs.Var(&f.queues, "queue", "list the jobs of queue `NAME` (repeatable; '' is the default queue)")
 	fs.Var(&f.classes, "class", "list the jobs of job class `NAME` (repeatable)")
-	fs.StringVar(&f.state, "state", "", "list the jobs in `STATE`: scheduled, ready, running, retrying or dead")
+	fs.StringVar(&f.state, "state", "", "list the jobs in `STATE`: scheduled, ready, running, retrying, dead, expired or finished")
 	fs.Int64Var(&f.after, "after", 0, "list the jobs after `JOB_ID` (the last of the previous page)")
 	fs.IntVar(&f.limit, "limit", 100, "list at most `N` jobs")
 	return func(ctx context.Context, e *env, opts *options) error {

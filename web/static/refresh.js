@@ -8,7 +8,7 @@
   var every = parseInt(table.getAttribute("data-refresh"), 10);
   var src = table.getAttribute("data-src");
   if (!(every > 0) || !src) { return; }
-  var fields = ["ready", "scheduled", "working", "failing", "given_up", "expired", "oldest_ready"];
+  var fields = ["ready", "scheduled", "working", "failing", "given_up", "expired", "finished", "other_version", "oldest_ready"];
   function key(queue, cls, total) { return (total ? "T" : "R") + JSON.stringify([queue, cls]); }
   function apply(doc) {
     var byKey = {};
