@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -19,22 +20,38 @@ import (
 	"github.com/qg-go/qg/web"
 )
 
-// testDB is a pool on the database created for this test run.
-var testDB *sql.DB
+// testDB is a pool on the database created for this test run (a Que 0.x
+// table), que2DB one on its Ruby Que 2.x twin (schema 7).
+var testDB, que2DB *sql.DB
 
-// TestMain creates a fresh database, runs the tests and drops it.
+// TestMain creates fresh databases, one of each table generation, runs the
+// tests and drops them.
 func TestMain(m *testing.M) {
-	os.Exit(pgtest.RunMigrated(m, "qg_browser_test", qg.Migrate, &testDB))
+	db, _, drop, err := pgtest.OpenMigrated("qg_browser_test2", qg.MigrateQue2)
+	if err != nil {
+		fmt.Fprint(os.Stderr, pgtest.Unreachable(err, "make test-browser"))
+		os.Exit(1)
+	}
+	que2DB = db
+	code := pgtest.RunMigrated(m, "qg_browser_test", qg.Migrate, &testDB)
+	drop()
+	os.Exit(code)
 }
 
 // secret is the token the actions server's Authorize hook asks for.
 const secret = "browser-test-secret"
 
-// serve serves a dashboard with cfg on a free loopback port until the test
-// ends and returns its base URL (the handler mounted under /qg).
+// serve serves a dashboard of testDB with cfg on a free loopback port until
+// the test ends and returns its base URL (the handler mounted under /qg).
 func serve(t *testing.T, cfg web.Config) string {
 	t.Helper()
-	c, err := qg.NewClient2(testDB)
+	return serveOn(t, testDB, cfg)
+}
+
+// serveOn is serve on db.
+func serveOn(t *testing.T, db *sql.DB, cfg web.Config) string {
+	t.Helper()
+	c, err := qg.NewClient2(db)
 	if err != nil {
 		t.Fatal(err)
 	}
