@@ -24,14 +24,18 @@ var webCommand = &command{
 Web serves the dashboard of que_jobs (every queue and job class by state, the
 job list with its filters, each job's page, the periodic jobs and the unique
 keys) and GET /metrics in Prometheus' text format, until interrupted. It
-prints the URL it serves on once it listens.
+prints the URL it serves on once it listens. On a Ruby Que 2.x table it
+shows kwargs, tags, data, backtraces, expired and finished jobs, and rows of
+another job_schema_version.
 
-It is read-only unless --actions is given: then a job can be retried,
-deleted or re-enqueued and a filtered list retried from the pages, and the
-whole site asks for the secret read from the environment variable that
---secret-env names (HTTP basic auth with any user name and the secret as
-password, or an "Authorization: Bearer <secret>" header). --actions without
-that secret refuses to start. A job a worker holds is never changed.
+It is read-only unless --actions is given: then from the pages a job can be
+retried, deleted, re-enqueued, snoozed or cancelled, a filtered list
+retried, and a queue paused or resumed, and the whole site asks for the
+secret read from the environment variable that --secret-env names (HTTP
+basic auth with any user name and the secret as password, or an
+"Authorization: Bearer <secret>" header). --actions without that secret
+refuses to start. A job a worker holds is never changed, but by cancel,
+which asks the qg worker holding it to stop it.
 
 It binds to loopback (127.0.0.1:8080) unless --addr says otherwise, and warns
 when it serves another interface without a secret. Plain HTTP only: put a TLS
@@ -39,7 +43,7 @@ proxy in front to serve it beyond one machine.`,
 	setup: func(fs *flag.FlagSet) runner {
 		o := &webOptions{}
 		fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on (port 0: any free port)")
-		fs.BoolVar(&o.actions, "actions", false, "turn the actions on (retry, delete, re-enqueue, bulk retry); needs the secret")
+		fs.BoolVar(&o.actions, "actions", false, "turn the actions on (retry, delete, re-enqueue, bulk retry, snooze, cancel, pause, resume); needs the secret")
 		fs.StringVar(&o.secretEnv, "secret-env", "QG_WEB_SECRET", "the environment `variable` holding the secret that guards the site")
 		return o.run
 	},
