@@ -43,7 +43,11 @@ func (c *Client) Overview(ctx context.Context) ([]QueueCounts, error) {
 	if c.isClosed() {
 		return nil, ErrClientClosed
 	}
-	query, args := c.d.overview()
+	locked, err := c.lockedJobIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("qg: overview: %w", err)
+	}
+	query, args := c.d.overview(locked)
 	rows, err := c.pool.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("qg: overview: %w", err)
@@ -76,4 +80,31 @@ func secondsDuration(s float64) time.Duration {
 		return 0
 	}
 	return time.Duration(s * float64(time.Second))
+}
+
+// lockedJobIDsSQL lists the ids of the jobs whose lock a session of this
+// database holds (both table generations key the lock by the job's id).
+const lockedJobIDsSQL = `/* qg:locked_job_ids */ SELECT DISTINCT (classid::bigint << 32) + objid::bigint
+FROM pg_locks
+WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
+// lockedJobIDs reads the ids of the jobs sessions hold, for Overview: a
+// parameter there, not a join with pg_locks (which PostgreSQL never reads
+// in parallel), so the count over the rows can run in parallel.
+func (c *Client) lockedJobIDs(ctx context.Context) ([]int64, error) {
+	rows, err := c.pool.QueryContext(ctx, lockedJobIDsSQL)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

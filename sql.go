@@ -89,8 +89,9 @@ type dialect interface {
 	insertUnique(j *Job, key string, hold time.Duration) (string, []any)
 	// stats counts the jobs per queue and class, with those being worked.
 	stats() string
-	// overview counts the jobs per queue and class by state (overview.go).
-	overview() (string, []any)
+	// overview counts the jobs per queue and class by state (overview.go),
+	// locked being the ids of the jobs sessions hold.
+	overview(locked []int64) (string, []any)
 
 	// The operator's statements (admin.go): each takes a job by its id
 	// alone, and those that change a job take its lock at transaction level

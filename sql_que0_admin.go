@@ -5,7 +5,9 @@ import "time"
 // The statements of the Que 0.x table (see que0Table) that operators and
 // dashboards run: the overview by state and the jobs by id.
 
-func (que0Table) overview() (string, []any) { return que0Overview, []any{deadQueuePrefix} }
+func (que0Table) overview(locked []int64) (string, []any) {
+	return que0Overview, []any{deadQueuePrefix, locked}
+}
 
 func (que0Table) listJobs(queues, types []string, afterID int64, state string, limit int) (string, []any) {
 	if state == string(JobExpired) { // given up, as the 2.x table says it
@@ -37,29 +39,31 @@ func (que0Table) scanJobInfo(row rowScanner, info *JobInfo) error {
 	return err
 }
 
-// que0Overview is the overview statement of a Que 0.x table: each job's
-// queue (without the dead-letter prefix, $1), state and age, grouped. The
-// ages are taken as epoch differences so that an infinite run_at gives an
-// infinite age instead of an interval overflow.
-const que0Overview = `/* qg:overview */ WITH locks AS (
-  SELECT (classid::bigint << 32) + objid::bigint AS job_id
-  FROM pg_locks
-  WHERE locktype = 'advisory' AND objsubid = 1 AND granted
-    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+// que0Overview is the overview statement of a Que 0.x table. It groups the
+// rows by queue, class and the facts their state is made of (due, failed,
+// held: job_id in $2, the locked ids), then folds the few groups into the
+// counts, taking the dead-letter prefix ($1) off the queues: one cheap
+// aggregate over the rows, which PostgreSQL may run in parallel, as the
+// locks come as a parameter instead of from pg_locks. Ages are epoch
+// differences, so that an infinite run_at gives an infinite age instead of
+// an interval overflow.
+const que0Overview = `/* qg:overview */ WITH groups AS (
+  SELECT j.queue, j.job_class, j.run_at <= now() AS due, j.error_count > 0 AS failed,
+    l.id IS NOT NULL AS held, count(*) AS n, min(j.run_at) AS oldest
+  FROM que_jobs AS j LEFT JOIN unnest($2::bigint[]) AS l(id) ON l.id = j.job_id
+  GROUP BY 1, 2, 3, 4, 5
 ), jobs AS (
-  SELECT left(j.queue, length($1::text)) = $1::text AS dead,
-    j.queue, j.job_class, j.run_at, j.error_count, l.job_id IS NOT NULL AS held
-  FROM que_jobs AS j LEFT JOIN locks AS l ON l.job_id = j.job_id
+  SELECT left(queue, length($1::text)) = $1::text AS dead, * FROM groups
 )
 SELECT CASE WHEN dead THEN substr(queue, length($1::text) + 1) ELSE queue END AS q, job_class,
-  count(*) FILTER (WHERE NOT dead AND NOT held AND run_at <= now()),
-  count(*) FILTER (WHERE NOT dead AND NOT held AND run_at > now()),
-  count(*) FILTER (WHERE held),
-  count(*) FILTER (WHERE NOT dead AND error_count > 0),
-  count(*) FILTER (WHERE dead),
+  coalesce(sum(n) FILTER (WHERE NOT dead AND NOT held AND due), 0)::bigint,
+  coalesce(sum(n) FILTER (WHERE NOT dead AND NOT held AND NOT due), 0)::bigint,
+  coalesce(sum(n) FILTER (WHERE held), 0)::bigint,
+  coalesce(sum(n) FILTER (WHERE NOT dead AND failed), 0)::bigint,
+  coalesce(sum(n) FILTER (WHERE dead), 0)::bigint,
   0,
   coalesce(extract(epoch FROM now()) - extract(epoch FROM
-    min(run_at) FILTER (WHERE NOT dead AND NOT held AND run_at <= now())), 0)::float8,
+    min(oldest) FILTER (WHERE NOT dead AND NOT held AND due)), 0)::float8,
   0, 0
 FROM jobs
 GROUP BY q, job_class

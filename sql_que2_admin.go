@@ -10,7 +10,7 @@ import "database/sql"
 // Que 2's finish keeps the row); no worker takes it again.
 const JobFinished JobState = "finished"
 
-func (que2Table) overview() (string, []any) { return que2Overview, nil }
+func (que2Table) overview(locked []int64) (string, []any) { return que2Overview, []any{locked} }
 
 func (que2Table) listJobs(queues, types []string, afterID int64, state string, limit int) (string, []any) {
 	if state == string(JobDead) { // given up, as the 0.x table says it
@@ -45,29 +45,31 @@ const que2Locks = `SELECT (classid::bigint << 32) + objid::bigint AS id, pid
   WHERE locktype = 'advisory' AND objsubid = 1 AND granted
     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
 
-// que2Overview counts the rows per queue and class by state: ready and
-// scheduled count the free rows Que 2 works (job_schema_version 2), other
-// version the free rows of another version, expired and finished the rows
-// Que 2 ended; ages as in que0Overview.
-const que2Overview = `/* qg:que2_overview */ WITH locks AS (` + que2Locks + `
+// que2Overview counts the rows per queue and class by state as
+// que0Overview does (the locked ids are $1): ready and scheduled count the
+// free rows Que 2 works (job_schema_version 2), other version the free
+// rows of another version, expired and finished the rows Que 2 ended.
+const que2Overview = `/* qg:que2_overview */ WITH groups AS (
+  SELECT j.queue, j.job_class, j.run_at <= now() AS due, j.error_count > 0 AS failed,
+    l.id IS NOT NULL AS held, j.expired_at IS NOT NULL AS expired,
+    j.finished_at IS NOT NULL AND j.expired_at IS NULL AS finished, j.job_schema_version = 2 AS current,
+    count(*) AS n, min(j.run_at) AS oldest
+  FROM public.que_jobs AS j LEFT JOIN unnest($1::bigint[]) AS l(id) ON l.id = j.id
+  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ), jobs AS (
-  SELECT j.queue, j.job_class, j.run_at, j.error_count, l.id IS NOT NULL AS held,
-    j.expired_at IS NOT NULL AS expired, j.finished_at IS NOT NULL AND j.expired_at IS NULL AS finished,
-    j.job_schema_version = 2 AND j.finished_at IS NULL AND j.expired_at IS NULL AND l.id IS NULL AS workable,
-    j.job_schema_version <> 2 AND j.finished_at IS NULL AND j.expired_at IS NULL AND l.id IS NULL AS other
-  FROM public.que_jobs AS j LEFT JOIN locks AS l ON l.id = j.id
+  SELECT *, NOT held AND NOT expired AND NOT finished AS free FROM groups
 )
 SELECT queue, job_class,
-  count(*) FILTER (WHERE workable AND run_at <= now()),
-  count(*) FILTER (WHERE workable AND run_at > now()),
-  count(*) FILTER (WHERE held),
-  count(*) FILTER (WHERE NOT expired AND NOT finished AND error_count > 0),
+  coalesce(sum(n) FILTER (WHERE free AND current AND due), 0)::bigint,
+  coalesce(sum(n) FILTER (WHERE free AND current AND NOT due), 0)::bigint,
+  coalesce(sum(n) FILTER (WHERE held), 0)::bigint,
+  coalesce(sum(n) FILTER (WHERE NOT expired AND NOT finished AND failed), 0)::bigint,
   0,
-  count(*) FILTER (WHERE expired),
+  coalesce(sum(n) FILTER (WHERE expired), 0)::bigint,
   coalesce(extract(epoch FROM now()) - extract(epoch FROM
-    min(run_at) FILTER (WHERE workable AND run_at <= now())), 0)::float8,
-  count(*) FILTER (WHERE finished),
-  count(*) FILTER (WHERE other)
+    min(oldest) FILTER (WHERE free AND current AND due)), 0)::float8,
+  coalesce(sum(n) FILTER (WHERE finished), 0)::bigint,
+  coalesce(sum(n) FILTER (WHERE free AND NOT current), 0)::bigint
 FROM jobs
 GROUP BY queue, job_class
 ORDER BY queue, job_class`
