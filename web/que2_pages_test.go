@@ -184,8 +184,9 @@ func TestQue2Pages(t *testing.T) {
 	}
 }
 
-// TestQue2JobPageHeldAndCounts checks a held Que 2.x job's page and that
-// counts.json carries the Que 2.x counts.
+// TestQue2JobPageHeldAndCounts checks a held Que 2.x job's page, that the
+// other pages answer on a Que 2.x table and that counts.json carries the
+// Que 2.x counts.
 func TestQue2JobPageHeldAndCounts(t *testing.T) {
 	t.Parallel()
 	c, srv, queue := setup2(t, Config{})
@@ -199,6 +200,11 @@ func TestQue2JobPageHeldAndCounts(t *testing.T) {
 	if !strings.Contains(body, `class="state state-running">running`) || !strings.Contains(body, "<tr><th>pid</th><td>") ||
 		!strings.Contains(body, "&#34;n&#34;: 7") {
 		t.Errorf("the held job's page lacks its state, session or kwargs:\n%s", body)
+	}
+	for _, path := range []string{"/periodic", "/unique", "/static/style.css", "/jobs?" + q("state", "dead")} {
+		if code, _ := get(t, nil, srv, path); code != http.StatusOK {
+			t.Errorf("GET %s on a Que 2.x table: %d", path, code)
+		}
 	}
 	_, body = get(t, nil, srv, "/counts.json")
 	var doc struct {

@@ -157,4 +157,19 @@ func TestQue2DashboardInTheBrowser(t *testing.T) {
 		t.Errorf("expired_at shows %q", got)
 	}
 	screenshot(t, ctx, "que2-job-expired")
+
+	// The read-only server refuses the job-control actions too.
+	for _, path := range []string{fmt.Sprintf("/jobs/%d/cancel", failed), fmt.Sprintf("/jobs/%d/snooze", failed), "/queues/pause"} {
+		status := eval[int](t, ctx, fmt.Sprintf(`fetch(%q, {method: "POST", body: new URLSearchParams({queue: %q, for: "1h"})}).then(r => r.status)`,
+			base+path, queue))
+		if status != 405 {
+			t.Errorf("read-only server answered %d to POST %s, want 405", status, path)
+		}
+	}
+	var expiredAt *time.Time
+	var paused bool
+	if err := que2DB.QueryRow(`SELECT expired_at, EXISTS (SELECT 1 FROM qg_paused_queues WHERE queue = $2)
+FROM que_jobs WHERE id = $1`, failed, queue).Scan(&expiredAt, &paused); err != nil || expiredAt != nil || paused {
+		t.Errorf("a refused POST changed something: expired_at %v, paused %v (%v)", expiredAt, paused, err)
+	}
 }
