@@ -229,3 +229,26 @@ func TestPauseResumeAction(t *testing.T) {
 		}
 	}
 }
+
+// TestFinishedJobOffersOnlyDelete checks that the page of a job Ruby's
+// finish kept offers no action but Delete, and an expired one no snooze or
+// cancel.
+func TestFinishedJobOffersOnlyDelete(t *testing.T) {
+	t.Parallel()
+	_, srv, queue := setup2(t, Config{Actions: true, Authorize: allowAll})
+	finished := insert2(t, queue, map[string]any{"job_class": "A", "finished_at": "now"})
+	expired := insert2(t, queue, map[string]any{"job_class": "A", "expired_at": "now"})
+	_, page := get(t, nil, srv, "/jobs/"+strconv.FormatInt(finished, 10))
+	for _, button := range []string{`id="retry"`, `id="snooze"`, `id="cancel"`} {
+		if strings.Contains(page, button) {
+			t.Errorf("the finished job's page has %s", button)
+		}
+	}
+	if !strings.Contains(page, `id="delete"`) {
+		t.Error("the finished job's page has no Delete")
+	}
+	_, page = get(t, nil, srv, "/jobs/"+strconv.FormatInt(expired, 10))
+	if strings.Contains(page, `id="snooze"`) || strings.Contains(page, `id="cancel"`) || !strings.Contains(page, ">Re-enqueue<") {
+		t.Errorf("the expired job's page offers snooze or cancel, or no re-enqueue:\n%s", page)
+	}
+}

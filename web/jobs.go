@@ -70,9 +70,11 @@ func parseFilter(q url.Values) (listFilter, qg.JobFilter, error) {
 // validState reports whether s names a state of either generation (the
 // root package reads dead and expired alike).
 func validState(s string) bool {
-	for _, st := range append(states0, states2...) {
-		if string(st) == s {
-			return true
+	for _, list := range [][]qg.JobState{states0, states2} {
+		for _, st := range list {
+			if string(st) == s {
+				return true
+			}
 		}
 	}
 	return false
@@ -148,9 +150,9 @@ type jobData struct {
 	Args         string
 	Que2         bool   // a Ruby Que 2.x table: its columns shown
 	Kwargs, Data string // pretty-printed (Que 2.x)
-	// Cancellable says the job is neither given up nor finished: there is
-	// something to cancel.
-	Cancellable bool
+	// Open says the job is neither given up nor finished: there is
+	// something to snooze or cancel.
+	Open bool
 }
 
 // job serves a job's page.
@@ -172,7 +174,7 @@ func (h *Handler) job(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := jobData{Job: info, Args: pretty(info.Args), Que2: que2(h.c), Kwargs: pretty(info.Kwargs),
-		Data: pretty(info.Data), Cancellable: !givenUp(info.State) && info.State != qg.JobFinished}
+		Data: pretty(info.Data), Open: !givenUp(info.State) && info.State != qg.JobFinished}
 	if info.State == qg.JobRunning || info.WorkerPID != 0 {
 		if d.Holder, err = h.c.JobHolder(r.Context(), id); err != nil {
 			h.fail(w, r, "job holder", err)
