@@ -36,9 +36,10 @@ type QueueCounts struct {
 }
 
 // Overview counts the jobs of every queue and job class by state, ordered by
-// queue and class, in one statement. Ready, Scheduled, Working, GivenUp,
-// Expired, Finished and OtherVersion together count every row. Like [Client.StatsContext], a job
-// counts as working while any session of this database holds its lock.
+// queue and class, in one pass over que_jobs. Ready, Scheduled, Working,
+// GivenUp, Expired, Finished and OtherVersion together count every row.
+// Like [Client.StatsContext], a job counts as working while any session of
+// this database holds its lock; the locks are read just before the rows.
 func (c *Client) Overview(ctx context.Context) ([]QueueCounts, error) {
 	if c.isClosed() {
 		return nil, ErrClientClosed
