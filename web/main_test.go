@@ -54,9 +54,18 @@ func setup2(t *testing.T, cfg Config) (*qg.Client, *httptest.Server, string) {
 	return setupOn(t, que2DB, cfg)
 }
 
-// setupOn is setup on db.
+// setupOn is setup on db. It first removes what an earlier run of the test
+// (go test -count=N shares the database) left in the test's queues: every
+// queue whose name contains the test's, and its pause.
 func setupOn(t *testing.T, db *sql.DB, cfg Config) (*qg.Client, *httptest.Server, string) {
 	t.Helper()
+	queue := testQueue(t)
+	if _, err := db.Exec(`DELETE FROM que_jobs WHERE position($1 in queue) > 0`, queue); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM qg_paused_queues WHERE position($1 in queue) > 0`, queue); err != nil {
+		t.Fatal(err)
+	}
 	c, err := qg.NewClient2(db)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +79,7 @@ func setupOn(t *testing.T, db *sql.DB, cfg Config) (*qg.Client, *httptest.Server
 	mux.Handle("/admin/qg/", http.StripPrefix("/admin/qg", h))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return c, srv, testQueue(t)
+	return c, srv, queue
 }
 
 // enqueue enqueues j and fails the test when it cannot.
