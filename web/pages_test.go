@@ -96,7 +96,8 @@ func TestOverviewAndJobPage(t *testing.T) {
 	}
 	code, body := get(t, nil, srv, "/jobs/"+strconv.FormatInt(held.ID, 10))
 	if code != http.StatusOK || !strings.Contains(body, `id="state" class="state state-running">running`) ||
-		!strings.Contains(body, "<tr><th>pid</th><td>") || !strings.Contains(body, "&#34;n&#34;: 7") {
+		!strings.Contains(body, "<tr><th>pid</th><td>") || !strings.Contains(body, "&#34;n&#34;: 7") ||
+		!strings.Contains(body, "<tr><th>job_id</th>") {
 		t.Fatalf("held job's page (%d) lacks its state, session or args:\n%s", code, body)
 	}
 	if code, _ := get(t, nil, srv, "/jobs/999999999"); code != http.StatusNotFound {

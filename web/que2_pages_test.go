@@ -157,7 +157,7 @@ func TestQue2Pages(t *testing.T) {
 		"<pre id=\"kwargs\">{\n  &#34;k&#34;: 1\n}</pre>", `<pre id="data">{` + "\n  &#34;tags&#34;: [",
 		`<pre id="last-error" class="err">RuntimeError: gateway timeout</pre>`,
 		`<pre id="backtrace" class="err">&lt;interop&gt;/golden2.rb:104:in `, `id="job-schema-version">2</td>`,
-		`<td id="expired-at">–</td>`, `id="run-at">infinity`} {
+		`<td id="expired-at">–</td>`, `id="run-at">infinity`, `<tr><th>id</th>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the job page of %q lacks %q", g.Ruby, want)
 		}
