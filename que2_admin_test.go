@@ -9,7 +9,7 @@ import (
 // TestQue2OperatorView checks Overview, FindJob, RetryJob and DeleteJob on
 // a Ruby Que 2.x table: an expired job is in state expired and counted as
 // such, a retry makes it runnable again, a finished one is left finished
-// and counted, a row of job_schema_version 1 is counted apart.
+// and counted, a row of job_schema_version 1 is counted and listed apart.
 func TestQue2OperatorView(t *testing.T) {
 	c, queue := setup2(t)
 	db, _ := que2Shared(t)
@@ -48,8 +48,16 @@ func TestQue2OperatorView(t *testing.T) {
 			t.Errorf("FindJob(%d): %+v, %v; want state %s", id, info, err, want)
 		}
 	}
-	if info, err := c.FindJob(ctx, other); err != nil || info.JobSchemaVersion != 1 {
-		t.Errorf("FindJob(%d) of version 1: %+v, %v", other, info, err)
+	if info, err := c.FindJob(ctx, other); err != nil || info.JobSchemaVersion != 1 || info.State != JobOtherVersion {
+		t.Errorf("FindJob(%d) of version 1: %+v, %v; want state %s", other, info, err, JobOtherVersion)
+	}
+	// The list agrees with the overview: the due row of version 1 is not
+	// ready, as no worker takes it.
+	for state, want := range map[JobState]int64{JobReady: ready, JobOtherVersion: other} {
+		list, err := c.ListJobs(ctx, JobFilter{Queues: []string{queue}, State: state})
+		if err != nil || len(list) != 1 || list[0].ID != want {
+			t.Errorf("ListJobs(state %s) = %+v, %v; want job %d alone", state, list, err, want)
+		}
 	}
 	for _, state := range []JobState{JobExpired, JobDead} {
 		list, err := c.ListJobs(ctx, JobFilter{Queues: []string{queue}, State: state})

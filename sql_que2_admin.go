@@ -10,6 +10,12 @@ import "database/sql"
 // Que 2's finish keeps the row); no worker takes it again.
 const JobFinished JobState = "finished"
 
+// JobOtherVersion is the state of a free Que 2.x row of another
+// job_schema_version than 2 (rows Que 1.x wrote): neither Ruby Que 2 nor
+// qg's workers take it, so it is not ready however due it is (see
+// [Client.ForJobSchemaVersion] to drain such rows).
+const JobOtherVersion JobState = "other_version"
+
 func (que2Table) overview(locked []int64) (string, []any) { return que2Overview, []any{locked} }
 
 func (que2Table) listJobs(queues, types []string, afterID int64, state string, limit int) (string, []any) {
@@ -81,6 +87,7 @@ const que2JobInfo = `SELECT j.queue, j.priority, j.run_at, j.id, j.job_class, j.
   CASE WHEN j.expired_at IS NOT NULL THEN 'expired'
        WHEN j.finished_at IS NOT NULL THEN 'finished'
        WHEN locks.pid IS NOT NULL THEN 'running'
+       WHEN j.job_schema_version <> 2 THEN 'other_version'
        WHEN j.run_at > now() AND j.error_count > 0 THEN 'retrying'
        WHEN j.run_at > now() THEN 'scheduled'
        ELSE 'ready' END AS state,

@@ -16,7 +16,8 @@ import (
 // 0.x and on a Que 2.x table, in the order a job usually goes through them.
 var (
 	states0 = []qg.JobState{qg.JobReady, qg.JobScheduled, qg.JobRunning, qg.JobRetrying, qg.JobDead}
-	states2 = []qg.JobState{qg.JobReady, qg.JobScheduled, qg.JobRunning, qg.JobRetrying, qg.JobExpired, qg.JobFinished}
+	states2 = []qg.JobState{qg.JobReady, qg.JobScheduled, qg.JobRunning, qg.JobRetrying, qg.JobExpired, qg.JobFinished,
+		qg.JobOtherVersion}
 )
 
 // statesOf are the states of the table generation.

@@ -16,7 +16,7 @@ import (
 
 // jobStates are the states --state takes, in a job's usual order.
 var jobStates = []qg.JobState{qg.JobScheduled, qg.JobReady, qg.JobRunning, qg.JobRetrying, qg.JobDead,
-	qg.JobExpired, qg.JobFinished}
+	qg.JobExpired, qg.JobFinished, qg.JobOtherVersion}
 
 var jobsCommand = &command{
 	name:     "jobs",
