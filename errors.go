@@ -74,6 +74,10 @@ var ErrUnknownType = errors.New("qg: unknown job type")
 // on que_jobs, its owner).
 var ErrUniqueUnavailable = errors.New("qg: unique jobs are not enabled: run qg.Migrate, then qg.EnableUniqueJobs")
 
+// ErrNoWorkers is returned at once by [WorkerPool.Run] on a pool of fewer
+// than one Worker, which would never work a job.
+var ErrNoWorkers = errors.New("qg: worker pool has no workers")
+
 // PanicError is the error a Worker records for a WorkFunc that panicked.
 type PanicError struct {
 	Value any    // what the WorkFunc panicked with

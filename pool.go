@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -85,6 +86,7 @@ func (p *WorkerPool) Start() {
 	if p.workers != nil || p.shutDown {
 		return
 	}
+	p.warnMisconfigured()
 	if p.Listen {
 		p.listener = startListener(p.c, p.Queue, p.Interval, p.Logger)
 	}
@@ -114,13 +116,40 @@ func (p *WorkerPool) Start() {
 	}
 }
 
+// warnMisconfigured logs, at Warn (to Logger, else slog.Default()), a pool
+// that cannot work as configured: no Workers at all, or more connections
+// needed at once (a Worker each, and the batch locker's) than the
+// *sql.DB's MaxOpenConns allows, so Workers would wait for connections.
+func (p *WorkerPool) warnMisconfigured() {
+	if p.count < 1 {
+		logProblem(p.Logger, slog.LevelWarn, "qg: worker pool has no workers: no job will be worked",
+			"queue", p.Queue, "workers", p.count)
+		return
+	}
+	need := p.count
+	if p.Batch > 0 {
+		need++
+	}
+	if p.c.pool == nil {
+		return
+	}
+	if limit := p.c.pool.Stats().MaxOpenConnections; limit > 0 && need > limit {
+		logProblem(p.Logger, slog.LevelWarn, "qg: worker pool needs more connections than the *sql.DB's MaxOpenConns: workers will wait for one",
+			"queue", p.Queue, "connections_needed", need, "max_open_conns", limit)
+	}
+}
+
 // Run starts the pool, blocks until ctx ends, then shuts the pool down,
 // waiting up to ShutdownTimeout for running jobs. It returns nil after a
 // clean shutdown, or the error of a shutdown that had to release jobs. It
-// suits signal.NotifyContext in a main function. It returns at once, with
+// suits signal.NotifyContext in a main function. On a pool of no Workers it
+// returns [ErrNoWorkers] at once. It returns at once, with
 // an error wrapping [ErrSessionPooler], when the Client's connections go
 // through a transaction pooler, where no job can be locked safely.
 func (p *WorkerPool) Run(ctx context.Context) error {
+	if p.count < 1 {
+		return fmt.Errorf("qg: run worker pool on queue %q: %d workers: %w", p.Queue, p.count, ErrNoWorkers)
+	}
 	p.Start()
 	if err := p.c.checkSessions(ctx); errors.Is(err, ErrSessionPooler) {
 		p.Shutdown()
