@@ -130,9 +130,6 @@ func (p *WorkerPool) warnMisconfigured() {
 	if p.Batch > 0 {
 		need++
 	}
-	if p.c.pool == nil {
-		return
-	}
 	if limit := p.c.pool.Stats().MaxOpenConnections; limit > 0 && need > limit {
 		logProblem(p.Logger, slog.LevelWarn, "qg: worker pool needs more connections than the *sql.DB's MaxOpenConns: workers will wait for one",
 			"queue", p.Queue, "connections_needed", need, "max_open_conns", limit)
