@@ -43,8 +43,8 @@ func TestListJobsFiltersAndPages(t *testing.T) {
 			t.Errorf("not in job_id order: %d after %d", info.ID, all[i-1].ID)
 		}
 	}
-	if all[len(all)-1].WorkerPID != int(held.pid) || all[0].WorkerPID != 0 {
-		t.Errorf("worker pids %d and %d, want %d and 0", all[len(all)-1].WorkerPID, all[0].WorkerPID, held.pid)
+	if all[len(all)-1].WorkerPID != int(held.sess.pid) || all[0].WorkerPID != 0 {
+		t.Errorf("worker pids %d and %d, want %d and 0", all[len(all)-1].WorkerPID, all[0].WorkerPID, held.sess.pid)
 	}
 	if string(all[0].Args) != `[1]` || all[0].Type != "A" || all[0].Priority != 100 {
 		t.Errorf("first job read back as %+v", all[0])

@@ -48,6 +48,9 @@ type Client struct {
 	walkApart  atomic.Bool
 	connConfig *pgx.ConnConfig // how to reach the server outside the pool
 	sessions   sessionCheck    // do the pool's connections keep their session
+	// connSessions names the server session of each connection a job or
+	// a locker holds, for Close and escalation to end exactly those.
+	connSessions sessionCache
 	// pausable is set when qg_paused_queues existed as the Client was made:
 	// its walks then pass over paused queues (see Client.walk).
 	pausable bool
@@ -143,51 +146,66 @@ func (c *Client) Close() {
 // are closed, and their sessions terminated. It returns the error of a
 // terminate that failed; the closed connections end idle sessions anyway.
 func (c *Client) endSessions(jobs []*Job) error {
-	var pids []uint32
+	var ended []session
 	for _, j := range jobs {
 		j.closeSocket()
-		pids = append(pids, j.sessions()...)
+		ended = append(ended, j.sessions()...)
 	}
-	return c.terminate(pids)
+	return c.terminate(ended)
 }
 
-// terminate ends the server sessions pids (those of locked jobs).
-func (c *Client) terminate(pids []uint32) error {
+// terminate ends the server sessions of locked jobs or of a locker.
+func (c *Client) terminate(ended []session) error {
 	c.mu.Lock()
 	config := c.connConfig
 	c.mu.Unlock()
-	if len(pids) == 0 || config == nil {
+	if len(ended) == 0 || config == nil {
 		return nil
 	}
-	return terminateSessions(config, pids)
+	return terminateSessions(config, ended)
 }
 
-// terminateSessions ends the server sessions pids over a connection of its
+// terminateSessions ends the server sessions ended over a connection of its
 // own, outside the pool (whose connections may all be pinned by jobs), and
-// waits up to a few seconds for them to be gone.
-func terminateSessions(config *pgx.ConnConfig, pids []uint32) error {
+// waits up to a few seconds for them to be gone. A session is matched by
+// pid and start time, so a pid the server has given to a later session
+// since is left alone.
+func terminateSessions(config *pgx.ConnConfig, ended []session) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, config)
 	if err != nil {
-		return fmt.Errorf("qg: end sessions %v: connect: %w", pids, err)
+		return fmt.Errorf("qg: end sessions %v: connect: %w", pidsOf(ended), err)
 	}
 	defer conn.Close(ctx)
-	ids := make([]int64, len(pids))
-	for i, pid := range pids {
-		ids[i] = int64(pid)
+	pids := make([]int64, len(ended))
+	starts := make([]time.Time, len(ended))
+	for i, s := range ended {
+		pids[i], starts[i] = int64(s.pid), s.start
 	}
 	// Since PostgreSQL 14 pg_terminate_backend can wait for the end.
 	var version int
 	_ = conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version)
-	query := `SELECT pg_terminate_backend(pid::int) FROM unnest($1::bigint[]) AS pid`
+	wait := ""
 	if version >= 140000 {
-		query = `SELECT pg_terminate_backend(pid::int, 5000) FROM unnest($1::bigint[]) AS pid`
+		wait = ", 5000"
 	}
-	if _, err := conn.Exec(ctx, query, ids); err != nil {
-		return fmt.Errorf("qg: end sessions %v: %w", pids, err)
+	query := `/* qg:end_sessions */ SELECT pg_terminate_backend(a.pid` + wait + `)
+FROM pg_stat_activity AS a
+JOIN unnest($1::bigint[], $2::timestamptz[]) AS s(pid, start) ON a.pid = s.pid AND a.backend_start = s.start`
+	if _, err := conn.Exec(ctx, query, pids, starts); err != nil {
+		return fmt.Errorf("qg: end sessions %v: %w", pidsOf(ended), err)
 	}
 	return nil
+}
+
+// pidsOf lists the pids of sessions, for messages.
+func pidsOf(sessions []session) []uint32 {
+	pids := make([]uint32, len(sessions))
+	for i, s := range sessions {
+		pids[i] = s.pid
+	}
+	return pids
 }
 
 // track records a freshly locked job; it fails once the Client is closed.

@@ -41,7 +41,7 @@ func TestUnconfirmedUnlockClosesConnection(t *testing.T) {
 	c, q := setup(t)
 	enqueue(t, c, &Job{Queue: q, Type: "x"})
 	j := mustLock(t, c, q)
-	pid := j.pid
+	pid := j.sess.pid
 	// Release the lock behind qg's back: qg's own unlock then returns false.
 	if _, err := j.Conn().Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, j.ID); err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestBrokenPinnedConnectionLeaksNothing(t *testing.T) {
 	if err != nil || j == nil {
 		t.Fatalf("lockForWork: %v, %v", j, err)
 	}
-	if _, err := testDB.Exec(`SELECT pg_terminate_backend($1::int, 5000)`, j.pid); err != nil {
+	if _, err := testDB.Exec(`SELECT pg_terminate_backend($1::int, 5000)`, j.sess.pid); err != nil {
 		t.Fatal(err)
 	}
 	w := newTestWorker(wc, q, WorkMap{"x": func(*Job) error { return nil }})
@@ -117,7 +117,7 @@ func TestTerminatedSessionGivesJobToNextWorker(t *testing.T) {
 		l.Done()
 		t.Fatal("a locked job was locked twice")
 	}
-	if _, err := testDB.Exec(`SELECT pg_terminate_backend($1::int, 5000)`, held.pid); err != nil {
+	if _, err := testDB.Exec(`SELECT pg_terminate_backend($1::int, 5000)`, held.sess.pid); err != nil {
 		t.Fatal(err)
 	}
 	// The Client that still holds the job (its WorkFunc may still run) passes
@@ -250,7 +250,7 @@ func TestUnlockFailureAfterCommitIsNoJobFailure(t *testing.T) {
 	j := enqueue(t, c, &Job{Queue: q, Type: "Shadows"})
 	var pid uint32
 	w := newTestWorker(wc, q, WorkMap{"Shadows": func(j *Job) error {
-		pid = j.pid
+		pid = j.sess.pid
 		// A SET outlives the transaction it commits with: the unlock that
 		// follows the COMMIT finds the shadow.
 		_, err := j.Tx().Exec(`SET search_path = qg_test_shadow, public, pg_catalog`)

@@ -118,23 +118,23 @@ type Job struct {
 	d             dialect
 	conn          *sql.Conn // the pinned connection holding the lock; nil for injected jobs
 	pgxConn       *pgx.Conn // the driver connection under conn, or an injected one
-	pid           uint32    // the server process holding the lock
+	sess          session   // the server session holding the lock
 	tx            Txer      // the job's transaction, if one is open
 	sync          bool      // run by a Client's Sync mode: not in que_jobs
 	injectedTx    bool      // tx is the caller's (TestInjectJobTx): Done leaves it
 	ctx           context.Context
 	cancel        context.CancelFunc
-	state         atomic.Int32  // jobRunning, then jobReleased or jobAbandoned
-	deleted       bool          // Delete ran (in the open transaction, if there is one)
-	errored       bool          // Error ran
-	unlocked      bool          // the commit's pipeline released the lock
-	broken        bool          // the session may still hold the lock: Done closes the connection
-	locker        *locker       // the batch locker holding the lock, if any
-	gen           int           // the locker session generation that locked it
-	pendingDelete bool          // worked without Tx: the locker deletes it
-	txErr         error         // a batch job's Tx could not begin
-	txPid         atomic.Uint32 // the session of a batch job's Tx, for escalation
-	saved         *jobFields    // the fields as they were before the job's transaction changed them
+	state         atomic.Int32            // jobRunning, then jobReleased or jobAbandoned
+	deleted       bool                    // Delete ran (in the open transaction, if there is one)
+	errored       bool                    // Error ran
+	unlocked      bool                    // the commit's pipeline released the lock
+	broken        bool                    // the session may still hold the lock: Done closes the connection
+	locker        *locker                 // the batch locker holding the lock, if any
+	gen           int                     // the locker session generation that locked it
+	pendingDelete bool                    // worked without Tx: the locker deletes it
+	txErr         error                   // a batch job's Tx could not begin
+	txSession     atomic.Pointer[session] // the session of a batch job's Tx, for escalation
+	saved         *jobFields              // the fields as they were before the job's transaction changed them
 	done          bool
 	// cancelRequested is set when CancelJob asked the job to stop.
 	cancelRequested atomic.Bool
@@ -188,7 +188,7 @@ func (j *Job) Context() context.Context {
 // the session of the job's statements (a batch locker's), 0 otherwise.
 func (j *Job) holder() uint32 {
 	if j.locker != nil {
-		return j.pid
+		return j.sess.pid
 	}
 	return 0
 }

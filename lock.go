@@ -91,8 +91,12 @@ func (c *Client) lockOn(ctx context.Context, conn *sql.Conn, queue string, attem
 	if err != nil {
 		return nil, err
 	}
+	sess, err := c.connSessions.of(ctx, pc)
+	if err != nil {
+		return nil, err
+	}
 	for range maxLockAttempts {
-		j := &Job{d: c.d, client: c, conn: conn, pgxConn: pc, pid: pc.PgConn().PID()}
+		j := &Job{d: c.d, client: c, conn: conn, pgxConn: pc, sess: sess}
 		found, exists, err := attempt(j, ctx, queue)
 		if err != nil || !found {
 			return nil, err

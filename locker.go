@@ -36,7 +36,7 @@ type locker struct {
 	mu       sync.Mutex
 	finished []*Job        // jobs whose Done ran, to delete and unlock
 	poke     chan struct{} // signals finished or stopping (capacity 1)
-	pid      uint32        // the current session's server pid; 0 once given back
+	sess     session       // the current session; zero once given back
 	running  map[*Job]bool // jobs handed to workers and not Done
 	haltErr  stopCause     // why the locker stopped on its own (see halt)
 
@@ -314,7 +314,7 @@ func (l *locker) recheck(ctx context.Context, locked, shared []*Job) ([]*Job, er
 // never more than capacity are held, so it never blocks.
 func (l *locker) dispatch(jobs []*Job) {
 	for _, j := range jobs {
-		j.client, j.locker, j.gen, j.pid = l.c, l, l.gen, l.pid
+		j.client, j.locker, j.gen, j.sess = l.c, l, l.gen, l.sess
 		j.ctx, j.cancel = context.WithCancel(l.c.ctx)
 		l.mu.Lock()
 		l.running[j] = true

@@ -52,8 +52,14 @@ func (j *Job) pinBatchConn() error {
 		_ = conn.Close()
 		return err
 	}
+	sess, err := j.client.connSessions.of(j.Context(), pc)
+	if err != nil {
+		discardConn(conn)
+		_ = conn.Close()
+		return err
+	}
 	j.conn, j.pgxConn = conn, pc
-	j.txPid.Store(pc.PgConn().PID())
+	j.txSession.Store(&sess)
 	return nil
 }
 
@@ -74,7 +80,7 @@ func (j *Job) commitBatch() error {
 	ctx, cancel := finishContext()
 	defer cancel()
 	if !j.deleted && !j.errored {
-		query, args := j.d.deleteJob(j, j.pid)
+		query, args := j.d.deleteJob(j, j.sess.pid)
 		tag, err := j.pgxConn.Exec(ctx, query, args...)
 		if err == nil && tag.RowsAffected() != 1 {
 			err = errVanished
@@ -140,6 +146,6 @@ func (j *Job) freshBatchConn(err error) bool {
 	discardConn(j.conn)
 	_ = j.conn.Close()
 	j.conn, j.pgxConn, j.tx = nil, nil, nil
-	j.txPid.Store(0)
+	j.txSession.Store(nil)
 	return true
 }

@@ -39,10 +39,16 @@ func (l *locker) connect() error {
 		_ = conn.Close()
 		return err
 	}
+	sess, err := l.c.connSessions.of(ctx, pc)
+	if err != nil {
+		discardConn(conn)
+		_ = conn.Close()
+		return err
+	}
 	l.c.setServerConfig(pc.Config())
 	l.conn, l.pc, l.gen, l.checked = conn, pc, l.gen+1, time.Now()
 	l.mu.Lock()
-	l.pid = pc.PgConn().PID()
+	l.sess = sess
 	l.mu.Unlock()
 	return nil
 }
@@ -57,7 +63,7 @@ func (l *locker) disconnect() {
 		return
 	}
 	l.mu.Lock()
-	l.pid = 0
+	l.sess = session{}
 	l.mu.Unlock()
 	discardConn(l.conn)
 	_ = l.conn.Close()
@@ -76,7 +82,7 @@ func (l *locker) fail(err error) {
 		_ = l.conn.Close()
 		l.conn, l.pc = nil, nil
 		l.mu.Lock()
-		l.pid = 0
+		l.sess = session{}
 		l.mu.Unlock()
 	}
 	for _, j := range l.held {

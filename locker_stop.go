@@ -59,18 +59,18 @@ func (l *locker) halted() error { return l.haltErr.get() }
 // every lock goes and the jobs run again elsewhere, unchanged.
 func (l *locker) escalate() {
 	l.mu.Lock()
-	var pids []uint32
-	if l.pid != 0 {
-		pids = append(pids, l.pid)
+	var ended []session
+	if l.sess.pid != 0 {
+		ended = append(ended, l.sess)
 	}
 	for j := range l.running {
 		if !j.claim() {
 			continue // released: its Tx's session may serve others now
 		}
-		if pid := j.txPid.Load(); pid != 0 {
-			pids = append(pids, pid)
+		if tx := j.txSession.Load(); tx != nil {
+			ended = append(ended, *tx)
 		}
 	}
 	l.mu.Unlock()
-	l.c.terminate(pids)
+	l.c.terminate(ended)
 }

@@ -68,8 +68,8 @@ func TestJobHolderNamesTheSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s == nil || s.PID != int(held.pid) || s.BackendStart.IsZero() || s.Since.IsZero() {
-		t.Fatalf("JobHolder = %+v, want the session of pid %d with its times", s, held.pid)
+	if s == nil || s.PID != int(held.sess.pid) || s.BackendStart.IsZero() || s.Since.IsZero() {
+		t.Fatalf("JobHolder = %+v, want the session of pid %d with its times", s, held.sess.pid)
 	}
 	held.Done()
 	if s, err := c.JobHolder(ctx, j.ID); err != nil || s != nil {

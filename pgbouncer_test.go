@@ -306,3 +306,51 @@ func TestTransactionPoolerRefusesToWork(t *testing.T) {
 	}
 	assertNoLocks(t)
 }
+
+// TestSessionPoolerBatchTx checks that a batch pool works through PgBouncer
+// in session mode with jobs that use their transaction: the statement that
+// deletes such a job checks the lock is held by the locker's session, named
+// by the server's pid, not the pooler's (which the driver is told).
+func TestSessionPoolerBatchTx(t *testing.T) {
+	db := bouncerDB(t, "session")
+	c, err := NewClient2(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	queue := testQueue(t)
+	for i := range 12 {
+		enqueue(t, c, &Job{Queue: queue, Type: "Work", Args: MustArgs(i)})
+	}
+	var mu sync.Mutex
+	worked := map[int]int{}
+	p := NewWorkerPool(c, WorkMap{"Work": func(j *Job) error {
+		var n int
+		if err := j.DecodeArgs(&n); err != nil {
+			return err
+		}
+		if _, err := j.Tx().Exec(`SELECT 1`); err != nil {
+			return err
+		}
+		mu.Lock()
+		worked[n]++
+		mu.Unlock()
+		return nil
+	}}, 3)
+	p.Queue, p.Interval, p.Batch = queue, 10*time.Millisecond, 4
+	p.Start()
+	waitForCount(t, "the batch pool to work every job", func(n int) bool { return n == 0 },
+		`SELECT count(*) FROM que_jobs WHERE queue = $1`, queue)
+	p.Shutdown()
+	mu.Lock()
+	defer mu.Unlock()
+	for n, times := range worked {
+		if times != 1 {
+			t.Errorf("job %d worked %d times", n, times)
+		}
+	}
+	if len(worked) != 12 {
+		t.Errorf("%d jobs worked, want 12", len(worked))
+	}
+	assertNoLocks(t)
+}

@@ -63,15 +63,15 @@ func (j *Job) isAbandoned() bool {
 
 // sessions lists the server sessions to end so that a claimed job's lock
 // goes: the one holding the lock and, for a batch job, its Tx's.
-func (j *Job) sessions() []uint32 {
-	var pids []uint32
-	if j.pid != 0 {
-		pids = append(pids, j.pid)
+func (j *Job) sessions() []session {
+	var held []session
+	if j.sess.pid != 0 {
+		held = append(held, j.sess)
 	}
-	if pid := j.txPid.Load(); pid != 0 {
-		pids = append(pids, pid)
+	if tx := j.txSession.Load(); tx != nil {
+		held = append(held, *tx)
 	}
-	return pids
+	return held
 }
 
 // closeSocket closes the network connection under a claimed job's pinned
@@ -96,7 +96,7 @@ func (j *Job) release() {
 		discardConn(j.conn)
 		return
 	}
-	j.pid = 0 // nothing may end this session once it is back in the pool
+	j.sess = session{} // nothing may end this session once it is back in the pool
 	ctx, cancel := finishContext()
 	defer cancel()
 	keep := !j.broken
@@ -119,8 +119,8 @@ func (j *Job) releaseBatch() {
 		}
 		return
 	}
-	j.pid = 0
-	j.txPid.Store(0)
+	j.sess = session{}
+	j.txSession.Store(nil)
 	if j.conn != nil && !isIdle(j.conn) {
 		discardConn(j.conn)
 	}

@@ -42,7 +42,7 @@ func TestCloseSparesSessionOfReleasedJob(t *testing.T) {
 	wc, db := singleConnClient(t)
 	enqueue(t, c, &Job{Queue: q, Type: "x"})
 	j := mustLock(t, wc, q)
-	pid := j.pid
+	pid := j.sess.pid
 	j.Done()
 	conn := pooledConn(t, db, pid)
 	if err := wc.track(j); err != nil { // as Close sees it between release and untrack
@@ -62,7 +62,7 @@ func TestAbandonedJobConnectionIsDiscarded(t *testing.T) {
 	if err != nil || j == nil {
 		t.Fatalf("lockForWork: %v, %v", j, err)
 	}
-	pid := j.pid
+	pid := j.sess.pid
 	unreachable(wc)
 	w := newTestWorker(wc, q, nil)
 	w.setCurrent(j)

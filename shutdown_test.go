@@ -62,10 +62,10 @@ func TestEscalateSparesSessionOfReleasedJob(t *testing.T) {
 	wc, db := singleConnClient(t)
 	enqueue(t, c, &Job{Queue: q, Type: "x"})
 	j := mustLock(t, wc, q)
-	pid := j.pid
+	pid := j.sess.pid
 	j.Done()
-	if j.pid != 0 {
-		t.Errorf("a released job still names session %d", j.pid)
+	if j.sess.pid != 0 {
+		t.Errorf("a released job still names session %d", j.sess.pid)
 	}
 	conn := pooledConn(t, db, pid)
 	w := newTestWorker(wc, q, nil)
