@@ -48,6 +48,16 @@ func runWorker(cfg config) int {
 	defer stop()
 	p := &workerProcess{cfg: cfg, log: log, appName: "qg-chaos-qg-" + cfg.token}
 	if err := p.start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Told to stop while starting (the run ended as a replacement
+			// came up): it worked nothing, so there is nothing to report.
+			log.Printf("stopped before it started: %v", err)
+			if p.client != nil {
+				p.client.Close()
+			}
+			p.closeDBs()
+			return exitOK
+		}
 		log.Printf("cannot start: %v", err)
 		return exitFailed
 	}
@@ -120,8 +130,16 @@ func (p *workerProcess) stop() {
 	p.load.exec(sqlShutdown, p.cfg.token, runs, held)
 	p.log.Printf("stopped after %d runs; advisory locks held at shutdown: %d", runs, held)
 	p.client.Close()
-	_ = p.qgDB.Close()
-	_ = p.marks.Close()
+	p.closeDBs()
+}
+
+// closeDBs closes the pools start opened.
+func (p *workerProcess) closeDBs() {
+	for _, db := range []*sql.DB{p.qgDB, p.marks} {
+		if db != nil {
+			_ = db.Close()
+		}
+	}
 }
 
 // locksHeld counts the advisory locks held by the sessions of qg's pool.
