@@ -60,10 +60,14 @@
 // session is lost, the jobs it held are cancelled and may run elsewhere, so
 // a failure of their runs is not recorded (a batch job's failure is
 // recorded only while the locker's session still holds its lock). A job
-// whose WorkFunc calls Job.Tx gets a pool connection for its transaction
-// and deletes itself inside it, so its writes and its removal still commit
-// together; if its lock was lost meanwhile (the locker's session died) and
-// the job is already gone, the work rolls back.
+// whose WorkFunc calls Job.Tx (or Job.Conn) gets a pool connection, and the
+// locker hands the job's lock to that connection's session before Tx
+// returns: the connection waits for the lock, and the locker releases it
+// only once the server shows that wait, so PostgreSQL grants it to the
+// waiter as part of the release and no other session can take the job in
+// between. From then on the job is held as in the default mode: its
+// transaction is on the session holding its lock, its writes and its
+// removal commit together, and a lost locker session no longer concerns it.
 //
 // # One round trip per lock
 //

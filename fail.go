@@ -78,7 +78,9 @@ func (j *Job) snoozeFor(delay time.Duration) error {
 // connection is broken (its session was ended, or a deadline interrupted a
 // statement on it), the session and its lock are gone already: the
 // connection is released and the failure is recorded from a fresh
-// connection, provided no other worker has locked the job since. Without
+// connection, provided no other worker has locked the job since (for a
+// batch job, from a pool connection while the locker still holds its lock,
+// see freshBatchConn). Without
 // this, a job that always breaks its connection would rerun at once, forever,
 // without backoff.
 func (j *Job) recordFailure(delay time.Duration, msg string) error {
@@ -92,7 +94,7 @@ func (j *Job) recordFailure(delay time.Duration, msg string) error {
 	if err == nil || j.client == nil {
 		return err
 	}
-	if j.locker != nil {
+	if !j.holdsOwnLock() {
 		if j.freshBatchConn(err) {
 			return j.errorIn(delay, msg)
 		}
@@ -108,11 +110,12 @@ func (j *Job) recordFailure(delay time.Duration, msg string) error {
 func (j *Job) bury(msg string) error {
 	query, args, buried := j.d.giveUpJob(j, msg, j.holder())
 	err := j.buryOnce(query, args)
-	if err != nil && j.locker != nil && j.freshBatchConn(err) {
+	if err != nil && !j.holdsOwnLock() && j.freshBatchConn(err) {
 		err = j.buryOnce(query, args)
 	}
-	if err != nil && j.client != nil && j.locker == nil {
+	if err != nil && j.client != nil && j.holdsOwnLock() {
 		j.Done()
+		query, args, _ = j.d.giveUpJob(j, msg, 0) // execIfFree's lock is the check
 		err = j.client.execIfFree(j, query, args)
 	}
 	if err != nil {

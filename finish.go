@@ -92,7 +92,8 @@ func (j *Job) endTx() {
 	j.settleFields(false)
 }
 
-// commit finishes a job whose WorkFunc succeeded, in one round trip: it
+// commit finishes a job whose WorkFunc succeeded, in one round trip (a
+// batch job too, once its transaction's session holds its lock): it
 // deletes the job in the job's transaction (unless the WorkFunc already
 // deleted it or recorded an error itself), commits, and unlocks the job. A
 // failed delete or commit undoes both the work and the deletion, and is
@@ -103,12 +104,12 @@ func (j *Job) endTx() {
 func (j *Job) commit() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.locker != nil {
+	tx, ok := j.tx.(*connTx)
+	if j.locker != nil && (!ok || j.ownLock.Load() == 0) {
 		err := j.commitBatch()
 		j.settleFields(err == nil)
 		return err
 	}
-	tx, ok := j.tx.(*connTx)
 	if !ok || tx.finished {
 		return errors.New("qg: the job's transaction was ended by the WorkFunc")
 	}

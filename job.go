@@ -134,6 +134,7 @@ type Job struct {
 	pendingDelete bool                    // worked without Tx: the locker deletes it
 	txErr         error                   // a batch job's Tx could not begin
 	txSession     atomic.Pointer[session] // the session of a batch job's Tx, for escalation
+	ownLock       atomic.Uint32           // pid of that session once the locker handed it the job's lock
 	saved         *jobFields              // the fields as they were before the job's transaction changed them
 	done          bool
 	// cancelRequested is set when CancelJob asked the job to stop.
@@ -152,7 +153,7 @@ type Job struct {
 // transaction you began on it yourself.
 func (j *Job) Conn() *pgx.Conn {
 	if j.locker != nil && j.conn == nil {
-		if err := j.pinBatchConn(); err != nil {
+		if err := j.pinBatchConn(false); err != nil {
 			j.txErr = err
 		}
 	}
@@ -184,13 +185,25 @@ func (j *Job) Context() context.Context {
 	return j.ctx
 }
 
-// holder is the pid of the session holding the job's lock when it is not
-// the session of the job's statements (a batch locker's), 0 otherwise.
+// holder is the pid of the session holding a batch job's lock, whose
+// finishing statements check it holds it still: the locker's session, or,
+// once the locker handed the lock over, the job's own connection's. It is
+// 0 for a job of the default mode, whose statements run on its lock's
+// session.
 func (j *Job) holder() uint32 {
-	if j.locker != nil {
-		return j.sess.pid
+	if j.locker == nil {
+		return 0
 	}
-	return 0
+	if pid := j.ownLock.Load(); pid != 0 {
+		return pid
+	}
+	return j.sess.pid
+}
+
+// holdsOwnLock reports whether the job's own connection holds its lock: a
+// job of the default mode, or a batch job whose lock was handed over.
+func (j *Job) holdsOwnLock() bool {
+	return j.locker == nil || j.ownLock.Load() != 0
 }
 
 // jobArgs is the JSON text to store for j.Args: [] when empty.

@@ -38,6 +38,7 @@ type locker struct {
 	poke     chan struct{} // signals finished or stopping (capacity 1)
 	sess     session       // the current session; zero once given back
 	running  map[*Job]bool // jobs handed to workers and not Done
+	handoffs []*handoff    // jobs whose connections wait for their locks
 	haltErr  stopCause     // why the locker stopped on its own (see halt)
 
 	// Owned by run's goroutine.
@@ -89,15 +90,24 @@ func (l *locker) run() {
 			continue
 		}
 		idle = room > 0 && locked < room
-		if idle || room == 0 {
+		if (idle || room == 0) && !l.drained() {
 			l.wait(wake, l.waitDelay())
 		}
 	}
 }
 
+// drained reports whether the locker is stopping with nothing left to
+// finish: run returns then, without waiting out another interval.
+func (l *locker) drained() bool {
+	return l.isStopping() && len(l.held) == 0 && l.runningCount() == 0
+}
+
 // cycle finishes done and locks up to room more jobs, in one pipeline, then
 // re-checks and dispatches what it locked.
 func (l *locker) cycle(done []*Job, room int) (int, error) {
+	if err := l.serveHandoffs(); err != nil {
+		return 0, err
+	}
 	if len(done) == 0 && room == 0 && len(l.lost) == 0 {
 		return 0, l.checkSession()
 	}
@@ -333,10 +343,7 @@ func (l *locker) finish(j *Job) {
 	delete(l.running, j)
 	l.finished = append(l.finished, j)
 	l.mu.Unlock()
-	select {
-	case l.poke <- struct{}{}:
-	default:
-	}
+	l.pokeRun()
 }
 
 // takeFinished returns and clears the finished jobs.

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v4"
 )
 
-// A job a batch locker holds: its lock is on the locker's session, so its
-// transaction, if the WorkFunc asks for one, runs on a pool connection of
-// its own, and its finishing statements check the locker still holds it.
+// A job a batch locker holds: its lock is on the locker's session until its
+// WorkFunc asks for a transaction or connection; that runs on a pool
+// connection of its own, to which the locker then hands the job's lock (see
+// locker_handoff.go). Its finishing statements check the lock's holder
+// still holds it.
 
 // batchTx begins, on first use, the transaction of a job a batch locker
 // holds, on a connection of the pool. A job whose WorkFunc never calls Tx
@@ -25,23 +29,29 @@ func (j *Job) batchTx() Txer {
 	if j.tx != nil {
 		return j.tx
 	}
-	if err := j.pinBatchConn(); err != nil {
+	pinned := j.conn != nil // by Conn: begin on it
+	if err := j.pinBatchConn(true); err != nil {
 		j.txErr = err
 		return noTx{err}
 	}
-	if _, err := j.pgxConn.Exec(j.Context(), "BEGIN"); err != nil {
-		j.txErr = fmt.Errorf("qg: begin transaction of job %d: %w", j.ID, err)
-		return noTx{j.txErr}
+	if pinned {
+		if _, err := j.pgxConn.Exec(j.Context(), "BEGIN"); err != nil {
+			j.txErr = fmt.Errorf("qg: begin transaction of job %d: %w", j.ID, err)
+			return noTx{j.txErr}
+		}
 	}
 	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn}
 	return j.tx
 }
 
-// pinBatchConn takes a pool connection for a batch job's Tx or Conn. It
-// holds no lock: the locker's session does.
-func (j *Job) pinBatchConn() error {
-	if j.conn != nil {
-		return nil
+// pinBatchConn takes a pool connection for a batch job's Tx or Conn, and
+// has the locker hand it the job's lock; with begin, a transaction begins
+// on it right after the lock is taken, in the same round trip. A connection
+// that did not get the lock is discarded: its session may yet be granted
+// it.
+func (j *Job) pinBatchConn(begin bool) error {
+	if j.conn != nil || j.txErr != nil {
+		return j.txErr
 	}
 	conn, err := j.client.pool.Conn(j.Context())
 	if err != nil {
@@ -53,13 +63,43 @@ func (j *Job) pinBatchConn() error {
 		return err
 	}
 	sess, err := j.client.connSessions.of(j.Context(), pc)
+	if err == nil {
+		j.txSession.Store(&sess) // from now on escalation ends it too
+		err = j.takeLock(pc, sess, begin)
+	}
 	if err != nil {
 		discardConn(conn)
 		_ = conn.Close()
 		return err
 	}
 	j.conn, j.pgxConn = conn, pc
-	j.txSession.Store(&sess)
+	return nil
+}
+
+// takeLock makes the session to of pc wait for the job's lock (and then,
+// with begin, begin a transaction) and has the locker release the lock to
+// that session.
+func (j *Job) takeLock(pc *pgx.Conn, to session, begin bool) error {
+	ctx, cancel := context.WithTimeout(j.Context(), handoffPatience+finishTimeout)
+	defer cancel()
+	b := &pgx.Batch{}
+	b.Queue(awaitJobLock, j.ID)
+	if begin {
+		b.Queue("BEGIN")
+	}
+	got := make(chan error, 1)
+	go func() {
+		got <- pc.SendBatch(ctx, b).Close()
+	}()
+	if err := j.locker.handOff(j, to); err != nil {
+		cancel() // interrupts the wait, and closes the connection
+		<-got
+		return fmt.Errorf("qg: hand job %d's lock to its connection: %w", j.ID, err)
+	}
+	if err := <-got; err != nil {
+		return fmt.Errorf("qg: take job %d's lock on its connection: %w", j.ID, err)
+	}
+	j.ownLock.Store(to.pid)
 	return nil
 }
 
@@ -72,6 +112,9 @@ func (j *Job) commitBatch() error {
 		return j.txErr
 	}
 	tx, ok := j.tx.(*connTx)
+	if !ok && j.holdsOwnLock() {
+		return j.deleteOnOwnConn()
+	}
 	if !ok {
 		j.pendingDelete = !j.deleted && !j.errored
 		return nil
@@ -80,7 +123,7 @@ func (j *Job) commitBatch() error {
 	ctx, cancel := finishContext()
 	defer cancel()
 	if !j.deleted && !j.errored {
-		query, args := j.d.deleteJob(j, j.sess.pid)
+		query, args := j.d.deleteJob(j, j.holder())
 		tag, err := j.pgxConn.Exec(ctx, query, args...)
 		if err == nil && tag.RowsAffected() != 1 {
 			err = errVanished
@@ -98,16 +141,46 @@ func (j *Job) commitBatch() error {
 	return nil
 }
 
+// deleteOnOwnConn deletes a batch job whose lock was handed to its
+// connection and whose WorkFunc used Conn but no Tx: on that connection,
+// before Done unlocks it there (the locker holds nothing to delete it by).
+func (j *Job) deleteOnOwnConn() error {
+	if j.deleted || j.errored {
+		return nil
+	}
+	ctx, cancel := finishContext()
+	defer cancel()
+	query, args := j.d.deleteJob(j, j.holder())
+	tag, err := j.pgxConn.Exec(ctx, query, args...)
+	if err == nil && tag.RowsAffected() != 1 {
+		err = errVanished
+	}
+	if err != nil {
+		return fmt.Errorf("qg: delete job %d: %w", j.ID, err)
+	}
+	j.deleted = true
+	return nil
+}
+
 // doneBatch is Done for a batch job: its transaction is rolled back if
-// still open, its connection (which holds no lock) goes back to the pool, and
-// the locker deletes (when pending) and unlocks it with others.
+// still open; its connection goes back to the pool, first unlocking the job
+// when the lock was handed to it (it is discarded when that fails); and
+// the locker deletes (when pending) and unlocks with others what it holds.
 func (j *Job) doneBatch() {
 	if j.tx != nil && !j.injectedTx {
 		_ = j.tx.Rollback()
 		j.tx = nil
 	}
 	if j.conn != nil {
-		_ = j.conn.Close()
+		keep := !j.isAbandoned() && !j.broken
+		if keep && j.ownLock.Load() != 0 && !j.unlocked {
+			ctx, cancel := finishContext()
+			var unlocked bool
+			err := j.pgxConn.QueryRow(ctx, unlockJob, j.ID).Scan(&unlocked)
+			cancel()
+			keep = err == nil && unlocked
+		}
+		putBack(j.conn, keep)
 	}
 	j.locker.finish(j)
 }
@@ -136,8 +209,8 @@ func (j *Job) buryHeld(ctx context.Context, query string, args []any) error {
 // made only while it still holds it; without the retry, the job would rerun
 // at once, without backoff.
 func (j *Job) freshBatchConn(err error) bool {
-	if errors.Is(err, errLockLost) || j.conn == nil {
-		return false
+	if errors.Is(err, errLockLost) || j.conn == nil || j.ownLock.Load() != 0 {
+		return false // the lock went with the connection that held it
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()

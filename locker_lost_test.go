@@ -81,9 +81,10 @@ func runForOther(t *testing.T, p *WorkerPool, others <-chan *Job) *Job {
 }
 
 // A batch job's run ends the session of its own transaction and fails: the
-// locker's session still holds the job's lock, so the failure is recorded
-// (from a fresh connection) and the job waits out its backoff, or is given
-// up, instead of running again at once with nothing recorded.
+// job's lock, handed to that session, went with it, so the failure is
+// recorded from a fresh connection once no one holds the lock, as in the
+// default mode, and the job waits out its backoff, or is given up, instead
+// of running again at once with nothing recorded.
 func TestBatchFailureAfterTxSessionEndedRecorded(t *testing.T) {
 	for _, maxErrors := range []int{0, 1} {
 		t.Run(map[int]string{0: "retry", 1: "give up"}[maxErrors], func(t *testing.T) {
@@ -118,12 +119,10 @@ func testBatchFailureAfterTxSessionEnded(t *testing.T, maxErrors int) {
 	}
 }
 
-// A batch job's Tx runs on a pool connection that holds no lock. After the
-// server ended the locker's session, another worker locks the job and runs
-// it in its own transaction, while the batch run, not yet cancelled (the
-// locker notices within a heartbeat), goes on to delete the job in its Tx
-// and commit. Only one run's writes may commit, the lock holder's: the batch
-// run deletes only while its locker holds the lock, and fails otherwise.
+// After the server ended the session holding a batch job's lock (since the
+// hand-off, the session of the job's Tx), another worker locks the job and
+// runs it in its own transaction, while the batch run goes on to delete the
+// job and commit. Only one run's writes may commit, the lock holder's.
 func TestBatchTxCommitAfterLockLossCommitsOnce(t *testing.T) {
 	c, q := setup(t)
 	if _, err := testDB.Exec(`CREATE TABLE IF NOT EXISTS review_effects (job_id bigint, run text)`); err != nil {

@@ -89,6 +89,7 @@ func (l *locker) fail(err error) {
 		j.claim() // cancels it; a job already released needs nothing
 	}
 	l.held = make(map[int64]*Job)
+	l.refuseHandoffs()
 	for {
 		select {
 		case j, ok := <-l.jobs:
@@ -122,7 +123,8 @@ func (l *locker) wait(wake <-chan struct{}, d time.Duration) {
 
 // waitDelay is how long run sleeps with nothing to do: the pool's
 // interval, and at most a heartbeat while the session holds locks, so that
-// checkSession notices a lost session in time.
+// checkSession notices a lost session in time; a hand-off waiting for its
+// waiter to show is looked at again soon.
 func (l *locker) waitDelay() time.Duration {
 	d := l.interval
 	if d <= 0 {
@@ -130,6 +132,9 @@ func (l *locker) waitDelay() time.Duration {
 	}
 	if len(l.held) > 0 {
 		d = min(d, heartbeat)
+	}
+	if l.handoffsPending() {
+		d = handoffRetry
 	}
 	return d
 }

@@ -40,8 +40,9 @@ type WorkerPool struct {
 	// unlocked in batches. A crash still releases every lock with that
 	// session, and Ruby Que 0.x workers still skip the locked jobs. A job
 	// whose WorkFunc calls Job.Tx or Job.Conn gets a connection of the pool
-	// for it, and its deletion commits with its work as in the default
-	// mode; a job that uses neither costs no round trip of its own. The
+	// for it, to which the locker hands the job's lock, and its deletion
+	// commits with its work as in the default mode; a job that uses
+	// neither costs no round trip of its own. The
 	// pool then needs one connection for the locker plus one per worker
 	// whose jobs use Tx or Conn. Zero: one connection per job in flight.
 	Batch int

@@ -288,6 +288,19 @@ const (
 	unlockJobs = `/* qg:unlock_jobs */ SELECT id FROM unnest($1::bigint[]) AS id WHERE NOT pg_advisory_unlock(id)`
 	// lockJobInTxn waits for a job's lock at transaction level ($1: its id).
 	lockJobInTxn = `/* qg:lock_job_xact */ SELECT pg_advisory_xact_lock($1)`
+	// awaitJobLock waits for a job's session lock ($1: its id): how a batch
+	// job's connection takes over the lock its locker hands it.
+	awaitJobLock = `/* qg:await_job_lock */ SELECT pg_advisory_lock($1)`
+	// handOffJobs releases the locks of jobs $1 whose next holders, the
+	// sessions of pids $2, are waiting for them already, and returns the
+	// ids it released. PostgreSQL grants a released lock to its waiter as
+	// part of the release, so no other session can take it in between.
+	// CASE orders the test before the unlock (a WHERE's ANDs have no order).
+	handOffJobs = `/* qg:hand_off_jobs */ SELECT h.id FROM unnest($1::bigint[], $2::int[]) AS h(id, pid)
+WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_locks
+    WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1 AND pid = h.pid
+      AND (classid::bigint << 32) + objid::bigint = h.id)
+  THEN pg_advisory_unlock(h.id) ELSE false END`
 )
 
 // vanishedMarker starts the message of deleteLockedJob's failure, by which

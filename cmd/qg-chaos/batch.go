@@ -10,19 +10,20 @@ import (
 	"github.com/qg-go/qg"
 )
 
-// In batch mode (-batch N, qg.WorkerPool.Batch = N) the session holding a
-// job's lock is the batch locker's, one session per worker process that
-// locks the jobs of all its workers, while the job's transaction (Job.Tx)
-// runs on another session of the process, taken from the pool on first use.
-// So a run names the locker's session as its lock session: the session
-// holding its job's lock in pg_locks, which must be a session of its own
-// worker process (application_name). That session is what its claim records
-// and what makes it dead: when the supervisor ends the locker's session (or
-// restarts the server, or kills the process), every run whose lock it held
-// is dead, as qg sees it too: the locker cancels the contexts of those jobs
-// once it notices, and a job whose transaction then finds its row gone
-// rolls back (qg deletes the job in that transaction, so the deletion fences
-// the effect whichever run commits first).
+// In batch mode (-batch N, qg.WorkerPool.Batch = N) one session per worker
+// process, the batch locker's, locks the jobs of all its workers. A run's
+// first call of Job.Tx takes a connection of the process's pool, and the
+// locker hands the job's lock to that session before Tx returns. So a run
+// names as its lock session the session holding its job's lock in
+// pg_locks when it starts, which must be a session of its own worker
+// process (application_name): that session is what its claim records and
+// what makes it dead. When the supervisor ends it (or restarts the server,
+// or kills the process), the run is dead, as qg sees it too: its
+// transaction dies with the session, or, for a run that had not taken its
+// lock over yet, the locker cancels its context once it notices, and its
+// transaction then finds its row gone (qg deletes the job in that
+// transaction, so the deletion fences the effect whichever run commits
+// first).
 //
 // Two things differ from the default mode:
 //
@@ -40,10 +41,11 @@ import (
 //     that locked the job again: such a run is dead whatever it found.) Any
 //     other run that finds no holder of its own process is a run without
 //     its lock, recorded.
-//   - A run whose lock session the supervisor ended can still commit: its
-//     transaction's session may be one opened after the termination. Its
-//     effect is then noted as written after the locker's session ended, and
-//     the check that no job's effect commits twice is what proves the fence.
+//   - An effect is noted as written after its lock session ended when the
+//     supervisor ended that session: before qg handed locks over, a run's
+//     transaction was on another session and could still commit then (the
+//     deletion in it fenced the effect). Now the transaction is on the lock
+//     session and dies with it, so the report fails on any such effect.
 
 // faultEvery makes -fault=unlock-early in batch mode hit one job in ten.
 const faultEvery = 10
@@ -130,12 +132,11 @@ func (w *workload) noteServerStart(ctx context.Context) error {
 }
 
 // endLocker is -fault=unlock-early in batch mode, for one job in faultEvery:
-// the run ends the locker's session, which holds its lock (and those of the
-// process's other jobs), waits until the lock is gone, and works on with a
+// the run ends the session holding its lock (its transaction's, since qg
+// hands the lock over), waits until the lock is gone, and works on with a
 // context qg can no longer cancel. It plays a library that loses a running
-// job's lock and lets the run go on and commit: qg itself refuses to commit
-// the job's transaction once the locker no longer holds the lock, so the
-// faulted run writes its effect outside it (see work). The supervisor has
+// job's lock and lets the run go on and commit: qg's transaction died with
+// the session, so the faulted run writes its effect outside it (see work). The supervisor has
 // recorded nothing, so the run is alive, and its effect, written without
 // the lock, must fail the checks. It returns the context the run goes on
 // with, and whether the fault hit this run.

@@ -36,7 +36,7 @@
 //
 // The flags -worker, -token and -fault are internal: the first two start a
 // worker process, and -fault=unlock-early makes every run give up its lock
-// early (with -batch, one job in ten ends the locker's session and works on
+// early (with -batch, one job in ten ends the session holding its lock and works on
 // regardless), a deliberate bug that proves the checks can fail.
 package main
 
@@ -134,7 +134,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.worker, "worker", false, "internal: run as a worker process")
 	fs.StringVar(&c.token, "token", "", "internal: the worker process's identity")
 	fs.StringVar(&c.fault, "fault", "", "internal self-test: "+faultUnlockEarly+" makes runs release their lock early "+
-		"(with -batch, one job in ten ends the locker's session and works on regardless)")
+		"(with -batch, one job in ten ends the session holding its lock and works on regardless)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

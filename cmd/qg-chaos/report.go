@@ -60,7 +60,17 @@ type Summary struct {
 type Batch struct {
 	Size             int `json:"size"`                             // qg.WorkerPool.Batch of the workers
 	LocklessStarts   int `json:"runs_started_after_lock_lost"`     // dead runs that found their lock gone as they began
-	EffectsLockEnded int `json:"effects_after_lock_session_ended"` // committed after the supervisor ended the locker's session
+	EffectsLockEnded int `json:"effects_after_lock_session_ended"` // committed after the supervisor ended the session holding the job's lock
+}
+
+// effectsLockEnded is EffectsLockEnded, 0 outside batch mode. Since the
+// locker hands a job's lock to its transaction's session, no such effect
+// can commit: the transaction dies with the session.
+func (b *Batch) effectsLockEnded() int {
+	if b == nil {
+		return 0
+	}
+	return b.EffectsLockEnded
 }
 
 // Recov says how many of the worker processes alive at a disruption, and
@@ -231,6 +241,8 @@ func (sum Summary) check() []string {
 	fail(sum.Overlaps > 0, "%d times a job was run by two workers at once", sum.Overlaps)
 	fail(sum.RunsWithoutLock > 0, "%d runs did not hold their job's advisory lock", sum.RunsWithoutLock)
 	fail(sum.LockLostMidRun > 0, "%d effects were written after their session lost the job's lock", sum.LockLostMidRun)
+	fail(sum.Batch.effectsLockEnded() > 0,
+		"%d effects committed after the supervisor ended the session holding their job's lock", sum.Batch.effectsLockEnded())
 	fail(sum.LocksAtShutdown != 0, "%d advisory locks were held by idle sessions after WorkerPool.Shutdown", sum.LocksAtShutdown)
 	fail(sum.LocksLeft != 0, "%d advisory locks were left in the database (-1: unknown)", sum.LocksLeft)
 	fail(sum.UnexpectedExits > 0, "%d worker processes exited unexpectedly", sum.UnexpectedExits)
@@ -335,7 +347,7 @@ func (t table) chaos(sum Summary) {
 	info("claims of dead runs met and cleared", sum.DeadClaims)
 	if b := sum.Batch; b != nil {
 		info("runs that found the locker's session gone as they began", b.LocklessStarts)
-		info("effects committed after the locker's session was ended", b.EffectsLockEnded)
+		row("effects committed after their lock session was ended", b.EffectsLockEnded, b.EffectsLockEnded == 0)
 	}
 	info("injected failures (error or panic, rolled back)", sum.InjectedFailures)
 	info("time taken", time.Duration(sum.Seconds*float64(time.Second)).Round(time.Millisecond))
