@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v4"
@@ -46,6 +47,8 @@ type listener struct {
 	logger *slog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// checked is set once the notify trigger was looked for.
+	checked atomic.Bool
 }
 
 // startListener starts a listener for queue.
@@ -94,6 +97,7 @@ func (l *listener) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.Background())
+	l.checkSource(ctx, conn)
 	if _, err := conn.Exec(ctx, "LISTEN "+l.c.d.listenChannel()); err != nil {
 		return err
 	}
@@ -107,6 +111,24 @@ func (l *listener) listen(ctx context.Context) error {
 			l.c.wakeups.wake(l.queue)
 		}
 	}
+}
+
+// checkSource warns, once per listener, when no trigger on que_jobs sends
+// the notifications it listens for: the pool then only polls.
+func (l *listener) checkSource(ctx context.Context, conn *pgx.Conn) {
+	if l.checked.Load() {
+		return
+	}
+	var installed bool
+	if err := conn.QueryRow(ctx, l.c.d.notifySource()).Scan(&installed); err != nil {
+		return // checked on the next connection
+	}
+	if !installed {
+		logProblem(l.logger, slog.LevelWarn,
+			"qg: Listen is set but no trigger on que_jobs sends notifications; workers poll every Interval (install it with qg.InstallNotifyTrigger or `qg enable notify`)",
+			slog.String("queue", l.queue))
+	}
+	l.checked.Store(true)
 }
 
 // serverConfig returns how to reach the server outside the pool, taken

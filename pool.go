@@ -29,8 +29,12 @@ type WorkerPool struct {
 	// Listen makes the pool LISTEN for the notifications of the trigger
 	// [InstallNotifyTrigger] installs, on one connection of its own outside
 	// the *sql.DB, and wake an idle Worker as soon as a job is inserted into
-	// its queue, by any producer, Ruby included. Polling every Interval stays
-	// on, so a missed notification only costs latency. False: polling only.
+	// its queue, by any producer, Ruby included. On a Ruby Que 2.x table
+	// Que's own que_state_notify trigger sends them, and nothing need be
+	// installed. When no such trigger is on que_jobs the pool logs a
+	// warning (Logger, else slog.Default) and only polls. Polling every
+	// Interval stays on, so a missed notification only costs latency.
+	// False: polling only.
 	Listen bool
 
 	// Batch, when positive, switches the pool to batch locking for

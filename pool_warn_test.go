@@ -2,6 +2,7 @@ package qg
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -51,5 +52,48 @@ func TestPoolLargerThanMaxOpenConns(t *testing.T) {
 			t.Errorf("%d workers, batch %d, MaxOpenConns 4: warned %v, want %v (log %q)",
 				tc.workers, tc.batch, got, tc.warned, buf.String())
 		}
+	}
+}
+
+// TestListenWithoutTrigger checks that a Listen pool on a Que 0.x table
+// without the notify trigger warns that it only polls, and that one with
+// the trigger, or on a Que 2.x table (whose own trigger notifies), warns of
+// nothing.
+func TestListenWithoutTrigger(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		migrate func(context.Context, *sql.DB) error
+		warned  bool
+	}{
+		{"0.x without trigger", Migrate, true},
+		{"0.x with trigger", func(ctx context.Context, db *sql.DB) error {
+			if err := Migrate(ctx, db); err != nil {
+				return err
+			}
+			return InstallNotifyTrigger(ctx, db)
+		}, false},
+		{"2.x", MigrateQue2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := scratchDB(t)
+			if err := tc.migrate(context.Background(), db); err != nil {
+				t.Fatal(err)
+			}
+			c, err := NewClient2(db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			logger, buf := testLogger(t)
+			p := NewWorkerPool(c, WorkMap{}, 1)
+			p.Queue, p.Logger, p.Listen = "listen_warn", logger, true
+			p.Start()
+			defer p.Shutdown()
+			eventually(t, "the listener to look for the trigger", p.listener.checked.Load)
+			warned := strings.Contains(buf.String(), "no trigger on que_jobs sends notifications")
+			if warned != tc.warned {
+				t.Errorf("warned %v, want %v (log %q)", warned, tc.warned, buf.String())
+			}
+		})
 	}
 }

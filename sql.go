@@ -127,6 +127,9 @@ type dialect interface {
 	// queue.
 	listenChannel() string
 	wakes(payload, queue string) bool
+	// notifySource is a query that says (one boolean) whether the
+	// trigger sending on listenChannel is on que_jobs.
+	notifySource() string
 
 	// The triggers qg's opt-in features put on que_jobs. The functions they
 	// call are in the feature's schema_qg_*.sql.

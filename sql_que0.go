@@ -330,6 +330,12 @@ func (que0Table) queueName(queue string) string { return queue }
 func (que0Table) maxErrors(configured int) int  { return configured }
 func (que0Table) listenChannel() string         { return notifyChannel }
 
+// notifySource: the trigger InstallNotifyTrigger puts on que_jobs.
+func (que0Table) notifySource() string { return que0NotifySource }
+
+const que0NotifySource = `/* qg:notify_source */ SELECT EXISTS (SELECT 1 FROM pg_trigger
+WHERE tgrelid = 'que_jobs'::regclass AND tgname = 'qg_notify_que_jobs' AND tgenabled <> 'D')`
+
 // wakes: the notify trigger's payload is the queue's name.
 func (que0Table) wakes(payload, queue string) bool { return payload == queue }
 

@@ -315,6 +315,12 @@ func (que2Table) maxErrors(configured int) int {
 // a job's state there.
 func (que2Table) listenChannel() string { return "que_state" }
 
+// notifySource: Que 2's own que_state_notify trigger, part of its schema.
+func (que2Table) notifySource() string { return que2NotifySource }
+
+const que2NotifySource = `/* qg:notify_source */ SELECT EXISTS (SELECT 1 FROM pg_trigger
+WHERE tgrelid = 'public.que_jobs'::regclass AND tgname = 'que_state_notify' AND tgenabled <> 'D')`
+
 // wakes reports whether a que_state message says a job of queue became
 // ready (inserted due, or made due by a retry).
 func (d que2Table) wakes(payload, queue string) bool {
