@@ -78,11 +78,10 @@ func (j *Job) snoozeFor(delay time.Duration) error {
 // connection is broken (its session was ended, or a deadline interrupted a
 // statement on it), the session and its lock are gone already: the
 // connection is released and the failure is recorded from a fresh
-// connection, provided no other worker has locked the job since (for a
-// batch job, from a pool connection while the locker still holds its lock,
-// see freshBatchConn). Without
+// connection, provided no other worker has locked the job since. Without
 // this, a job that always breaks its connection would rerun at once, forever,
-// without backoff.
+// without backoff. A batch job still held by its locker records from a pool
+// connection already, checking the locker holds it: nothing to retry.
 func (j *Job) recordFailure(delay time.Duration, msg string) error {
 	if j.unlocked {
 		// The lock is gone already: record only if no one took the job.
@@ -95,9 +94,6 @@ func (j *Job) recordFailure(delay time.Duration, msg string) error {
 		return err
 	}
 	if !j.holdsOwnLock() {
-		if j.freshBatchConn(err) {
-			return j.errorIn(delay, msg)
-		}
 		return err
 	}
 	j.Done()
@@ -110,9 +106,6 @@ func (j *Job) recordFailure(delay time.Duration, msg string) error {
 func (j *Job) bury(msg string) error {
 	query, args, buried := j.d.giveUpJob(j, msg, j.holder())
 	err := j.buryOnce(query, args)
-	if err != nil && !j.holdsOwnLock() && j.freshBatchConn(err) {
-		err = j.buryOnce(query, args)
-	}
 	if err != nil && j.client != nil && j.holdsOwnLock() {
 		j.Done()
 		query, args, _ = j.d.giveUpJob(j, msg, 0) // execIfFree's lock is the check

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,23 +32,27 @@ var errHandoffNoWaiter = errors.New("qg: hand the job's lock over: its connectio
 
 // handoff is a job's request for its lock to go to the session to.
 type handoff struct {
-	j        *Job
-	to       session
-	deadline time.Time
-	reply    chan error // capacity 1: the locker never blocks on it
+	j         *Job
+	to        session
+	deadline  time.Time
+	reply     chan error  // capacity 1: the locker never blocks on it
+	withdrawn atomic.Bool // the job stopped waiting: answer without asking
 }
 
+// withdraw tells the locker the job's connection no longer waits: the
+// request is answered without a round trip.
+func (h *handoff) withdraw() { h.withdrawn.Store(true) }
+
 // handOff asks the locker to release j's lock to the session to, which is
-// waiting for it, and returns once the locker has (nil) or will not. The
-// locker answers every request within handoffPatience or when its session
-// fails.
-func (l *locker) handOff(j *Job, to session) error {
+// waiting for it. The locker answers on the request's reply once it has
+// (nil) or will not: within handoffPatience, or when its session fails.
+func (l *locker) handOff(j *Job, to session) *handoff {
 	h := &handoff{j: j, to: to, deadline: time.Now().Add(handoffPatience), reply: make(chan error, 1)}
 	l.mu.Lock()
 	l.handoffs = append(l.handoffs, h)
 	l.mu.Unlock()
 	l.pokeRun()
-	return <-h.reply
+	return h
 }
 
 // pokeRun wakes the locker's loop.
@@ -85,11 +90,14 @@ func (l *locker) serveHandoffs() error {
 	}
 	var ask []*handoff
 	for _, h := range hs {
-		if l.conn == nil || !l.holds(h.j) {
+		switch {
+		case l.conn == nil || !l.holds(h.j):
 			h.reply <- errLockLost
-			continue
+		case h.withdrawn.Load():
+			h.reply <- errHandoffNoWaiter // the locker keeps the lock
+		default:
+			ask = append(ask, h)
 		}
-		ask = append(ask, h)
 	}
 	if len(ask) == 0 {
 		return nil

@@ -154,3 +154,68 @@ func endLockerSession(j *Job) error {
 	}
 	return nil
 }
+
+// TestBatchHandOffWaitsForNoOneAhead: a session already waits for a batch
+// job's lock (as a failure record from a fresh connection does, with
+// pg_advisory_xact_lock) when the job's WorkFunc asks for its transaction.
+// PostgreSQL would grant a released lock to that first waiter, not to the
+// job's connection, so the locker must keep the lock: Tx fails (the run is
+// released, the job runs again) and the other session gets the lock only
+// once the run is over. Before the check, the locker released the lock to
+// the session ahead while the WorkFunc ran on.
+func TestBatchHandOffWaitsForNoOneAhead(t *testing.T) {
+	errAheadGranted := errors.New("the session waiting ahead got the job's lock while its WorkFunc ran")
+	c, q := setup(t)
+	job := enqueue(t, c, &Job{Queue: q, Type: "Contested"})
+	granted := make(chan time.Time, 1)
+	result := make(chan error, 1)
+	p := NewWorkerPool(c, WorkMap{"Contested": func(j *Job) error {
+		go func() {
+			tx, err := testDB.Begin()
+			if err != nil {
+				return
+			}
+			defer tx.Rollback() //nolint:errcheck // the test's own
+			if _, err := tx.Exec(`SELECT pg_advisory_xact_lock($1)`, j.ID); err == nil {
+				granted <- time.Now()
+			}
+		}()
+		if !poll(10*time.Second, func() bool {
+			var n int
+			_ = testDB.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+  AND (classid::bigint << 32) + objid::bigint = $1`, j.ID).Scan(&n)
+			return n == 1
+		}) {
+			result <- errors.New("the other session never waited")
+			return nil
+		}
+		_, err := j.Tx().Exec(`SELECT 1`)
+		select {
+		case <-granted:
+			result <- errAheadGranted
+		default:
+			result <- err
+		}
+		return err
+	}}, 1)
+	p.Queue, p.Interval, p.Batch = q, time.Hour, 1
+	p.Start()
+	defer p.Shutdown()
+	var err error
+	select {
+	case err = <-result:
+	case <-time.After(time.Minute):
+		t.Fatal("the job did not run")
+	}
+	if err == nil || errors.Is(err, errAheadGranted) {
+		t.Fatalf("Tx = %v; want it refused while another session waits for the job's lock ahead of its connection", err)
+	}
+	select {
+	case <-granted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting session never got the lock after the run")
+	}
+	if got, err := c.FindJob(context.Background(), job.ID); err != nil || got == nil {
+		t.Errorf("job %d after a released run: %v, %v; want it still queued", job.ID, got, err)
+	}
+}

@@ -2,7 +2,6 @@ package qg
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v4"
@@ -79,11 +78,18 @@ func (j *Job) pinBatchConn(begin bool) error {
 // takeLock makes the session to of pc wait for the job's lock (and then,
 // with begin, begin a transaction) and has the locker release the lock to
 // that session.
+//
+// The wait does not end with the job's context: once the locker has
+// released the lock to it, the lock must be taken, or no one would hold it
+// while the WorkFunc runs on. A shutdown that gives up ends the session
+// instead (escalate).
 func (j *Job) takeLock(pc *pgx.Conn, to session, begin bool) error {
-	ctx, cancel := context.WithTimeout(j.Context(), handoffPatience+finishTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), handoffPatience+finishTimeout)
 	defer cancel()
 	b := &pgx.Batch{}
+	b.Queue(noLockTimeout)
 	b.Queue(awaitJobLock, j.ID)
+	b.Queue(resetLockTimeout)
 	if begin {
 		b.Queue("BEGIN")
 	}
@@ -91,13 +97,27 @@ func (j *Job) takeLock(pc *pgx.Conn, to session, begin bool) error {
 	go func() {
 		got <- pc.SendBatch(ctx, b).Close()
 	}()
-	if err := j.locker.handOff(j, to); err != nil {
-		cancel() // interrupts the wait, and closes the connection
-		<-got
-		return fmt.Errorf("qg: hand job %d's lock to its connection: %w", j.ID, err)
-	}
-	if err := <-got; err != nil {
-		return fmt.Errorf("qg: take job %d's lock on its connection: %w", j.ID, err)
+	h := j.locker.handOff(j, to)
+	select {
+	case err := <-h.reply:
+		if err != nil {
+			cancel() // interrupts the wait, and closes the connection
+			<-got
+			return fmt.Errorf("qg: hand job %d's lock to its connection: %w", j.ID, err)
+		}
+		if err := <-got; err != nil {
+			return fmt.Errorf("qg: take job %d's lock on its connection: %w", j.ID, err)
+		}
+	case err := <-got:
+		// Granted before the locker answered: the locker's session ended,
+		// and its answer says the job is lost. Or the wait failed.
+		h.withdraw()
+		if err == nil {
+			err = <-h.reply
+		}
+		if err != nil {
+			return fmt.Errorf("qg: take job %d's lock on its connection: %w", j.ID, err)
+		}
 	}
 	j.ownLock.Store(to.pid)
 	return nil
@@ -199,26 +219,4 @@ func (j *Job) buryHeld(ctx context.Context, query string, args []any) error {
 		return err
 	}
 	return nil
-}
-
-// freshBatchConn drops the connection of a batch job whose failure record
-// failed with err on it (its session was ended, or a deadline interrupted a
-// statement on it), so that the record can be retried from a pool
-// connection. It reports whether a retry is worth it. The dropped
-// connection holds no lock, the locker's session does, and the record is
-// made only while it still holds it; without the retry, the job would rerun
-// at once, without backoff.
-func (j *Job) freshBatchConn(err error) bool {
-	if errors.Is(err, errLockLost) || j.conn == nil || j.ownLock.Load() != 0 {
-		return false // the lock went with the connection that held it
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	// Discarded, never pooled: the failure may have left the session alive
-	// inside a transaction, and escalate may have read its pid.
-	discardConn(j.conn)
-	_ = j.conn.Close()
-	j.conn, j.pgxConn, j.tx = nil, nil, nil
-	j.txSession.Store(nil)
-	return true
 }

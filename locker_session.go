@@ -106,6 +106,8 @@ func (l *locker) fail(err error) {
 // wait sleeps until a finished job, a wake-up of the queue, stopping, or d.
 // Once stopping, it waits only for a finished job or d: l.stopping stays
 // closed, and waiting on it would make run spin until the last job is Done.
+// Meanwhile it looks again, every handoffRetry, for the connections of
+// pending hand-offs (serveHandoffs alone, not a whole cycle).
 func (l *locker) wait(wake <-chan struct{}, d time.Duration) {
 	stopping := l.stopping
 	if l.isStopping() {
@@ -113,18 +115,32 @@ func (l *locker) wait(wake <-chan struct{}, d time.Duration) {
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-l.poke:
-	case <-wake:
-	case <-stopping:
-	case <-t.C:
+	for {
+		var retry <-chan time.Time // nil: no hand-off pending
+		if l.handoffsPending() {
+			retry = time.After(handoffRetry)
+		}
+		select {
+		case <-l.poke:
+			return
+		case <-wake:
+			return
+		case <-stopping:
+			return
+		case <-t.C:
+			return
+		case <-retry:
+			if err := l.serveHandoffs(); err != nil {
+				l.fail(err)
+				return
+			}
+		}
 	}
 }
 
 // waitDelay is how long run sleeps with nothing to do: the pool's
 // interval, and at most a heartbeat while the session holds locks, so that
-// checkSession notices a lost session in time; a hand-off waiting for its
-// waiter to show is looked at again soon.
+// checkSession notices a lost session in time.
 func (l *locker) waitDelay() time.Duration {
 	d := l.interval
 	if d <= 0 {
@@ -132,9 +148,6 @@ func (l *locker) waitDelay() time.Duration {
 	}
 	if len(l.held) > 0 {
 		d = min(d, heartbeat)
-	}
-	if l.handoffsPending() {
-		d = handoffRetry
 	}
 	return d
 }

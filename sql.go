@@ -292,17 +292,27 @@ const (
 	// lockJobInTxn waits for a job's lock at transaction level ($1: its id).
 	lockJobInTxn = `/* qg:lock_job_xact */ SELECT pg_advisory_xact_lock($1)`
 	// awaitJobLock waits for a job's session lock ($1: its id): how a batch
-	// job's connection takes over the lock its locker hands it.
-	awaitJobLock = `/* qg:await_job_lock */ SELECT pg_advisory_lock($1)`
+	// job's connection takes over the lock its locker hands it. A
+	// lock_timeout of the role's or the URL's must not end the wait once
+	// the locker has seen it (the lock would go to no one), so the wait
+	// runs between noLockTimeout and resetLockTimeout.
+	awaitJobLock     = `/* qg:await_job_lock */ SELECT pg_advisory_lock($1)`
+	noLockTimeout    = `SET lock_timeout = 0`
+	resetLockTimeout = `RESET lock_timeout`
 	// handOffJobs releases the locks of jobs $1 whose next holders, the
-	// sessions of pids $2, are waiting for them already, and returns the
-	// ids it released. PostgreSQL grants a released lock to its waiter as
-	// part of the release, so no other session can take it in between.
-	// CASE orders the test before the unlock (a WHERE's ANDs have no order).
-	handOffJobs = `/* qg:hand_off_jobs */ SELECT h.id FROM unnest($1::bigint[], $2::int[]) AS h(id, pid)
-WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_locks
-    WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1 AND pid = h.pid
-      AND (classid::bigint << 32) + objid::bigint = h.id)
+	// sessions of pids $2, wait for them already, alone: PostgreSQL grants
+	// a released lock to the first waiter as part of the release, so no
+	// other session can take it in between, and a session waiting ahead
+	// (a failure record's pg_advisory_xact_lock, say) would be that first
+	// waiter. It returns the ids it released. CASE orders the test before
+	// the unlock (a WHERE's ANDs have no order).
+	handOffJobs = `/* qg:hand_off_jobs */ WITH waiting AS MATERIALIZED (
+  SELECT pid, (classid::bigint << 32) + objid::bigint AS id FROM pg_locks
+  WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+    AND (classid::bigint << 32) + objid::bigint = ANY ($1::bigint[]))
+SELECT h.id FROM unnest($1::bigint[], $2::int[]) AS h(id, pid)
+WHERE CASE WHEN EXISTS (SELECT 1 FROM waiting AS w WHERE w.id = h.id AND w.pid = h.pid)
+    AND NOT EXISTS (SELECT 1 FROM waiting AS w WHERE w.id = h.id AND w.pid <> h.pid)
   THEN pg_advisory_unlock(h.id) ELSE false END`
 )
 
