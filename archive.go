@@ -48,6 +48,13 @@ WHERE ctid = ANY (ARRAY(
 // does), needs the right to create triggers on que_jobs (its owner), and is
 // idempotent. Keep the archive small with [PruneArchive]; stop archiving
 // with [DisableArchive].
+//
+// On a Ruby Que 2.x table a kept job is a row of que_jobs with finished_at
+// set, as Que 2's own finish leaves it, not a copy: a job a qg Worker
+// finishes is kept so, and a BEFORE DELETE trigger keeps so the jobs other
+// workers delete (Ruby's destroy) while neither finished nor expired. The
+// lock walks of qg and Ruby skip finished rows. [Client.DeleteJob] (and
+// qg delete, the dashboard) still removes a job for real.
 func EnableArchive(ctx context.Context, db *sql.DB) error {
 	schema, err := sideSchemas.ReadFile("schema_qg_archive.sql")
 	if err != nil {
@@ -76,7 +83,7 @@ func EnableArchive(ctx context.Context, db *sql.DB) error {
 
 // DisableArchive removes the trigger EnableArchive installed, if it is
 // there: deleted jobs are no longer archived. The rows already archived
-// stay in qg_jobs_archive.
+// stay in qg_jobs_archive (on a Ruby Que 2.x table, as finished rows).
 func DisableArchive(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx, dialectOr0(ctx, db).removeArchive()); err != nil {
 		return fmt.Errorf("qg: disable archive: %w", err)
@@ -84,8 +91,10 @@ func DisableArchive(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// PruneArchive deletes the rows of qg_jobs_archive that finished more than
-// olderThan ago (a negative olderThan counts as zero), oldest first, and
+// PruneArchive deletes the rows of qg_jobs_archive (on a Ruby Que 2.x
+// table, the finished rows of que_jobs; expired ones stay) that finished
+// more than olderThan ago (a negative olderThan counts as zero), oldest
+// first, and
 // returns how many it deleted. It deletes batchSize rows at a time, each
 // batch in a short transaction of its own, so it never holds many locks or
 // a long transaction however large the archive; a zero or negative
@@ -93,7 +102,8 @@ func DisableArchive(ctx context.Context, db *sql.DB) error {
 // batches and returns what it deleted so far with ctx's error. Run it
 // periodically (a periodic job does) for a retention of olderThan.
 func PruneArchive(ctx context.Context, db *sql.DB, olderThan time.Duration, batchSize int) (deleted int64, err error) {
-	deleted, _, err = pruneInBatches(ctx, db, pruneArchive, batchSize, max(olderThan, 0).Seconds())
+	query := dialectOr0(ctx, db).pruneArchive()
+	deleted, _, err = pruneInBatches(ctx, db, query, batchSize, max(olderThan, 0).Seconds())
 	if err != nil {
 		return deleted, fmt.Errorf("qg: prune archive: %w", err)
 	}

@@ -28,12 +28,18 @@ WHERE tgrelid = 'public.que_jobs'::regclass AND NOT tgisinternal AND tgname LIKE
 	if got := triggers(); got != "" {
 		t.Errorf("InstallNotifyTrigger left %s", got)
 	}
-	// EnableArchive refuses, and leaves no trigger.
-	if err := EnableArchive(ctx, db); err == nil || !strings.Contains(err.Error(), "Que 2.x") {
-		t.Errorf("EnableArchive on a Que 2.x table: %v", err)
+	// EnableArchive installs this table's trigger; DisableArchive drops it.
+	if err := EnableArchive(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if got := triggers(); got != "qg_archive_jobs" {
+		t.Errorf("EnableArchive installed %q", got)
+	}
+	if err := DisableArchive(ctx, db); err != nil {
+		t.Fatal(err)
 	}
 	if got := triggers(); got != "" {
-		t.Errorf("EnableArchive left %s", got)
+		t.Errorf("DisableArchive left %s", got)
 	}
 	// EnableUniqueJobs installs triggers keyed by id: a unique job holds
 	// its key until a raw DELETE, as Ruby's destroy runs it, and that DELETE

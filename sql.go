@@ -139,6 +139,9 @@ type dialect interface {
 	disableUnique() string
 	installArchive() string
 	removeArchive() string
+	// pruneArchive deletes one batch of kept jobs finished more than $1
+	// seconds ago, at most $2.
+	pruneArchive() string
 }
 
 // dialects are the table generations qg works, by version.

@@ -410,6 +410,7 @@ func (que0Table) enableUnique() string   { return que0EnableUnique }
 func (que0Table) disableUnique() string  { return que0DisableUnique }
 func (que0Table) installArchive() string { return que0InstallArchive }
 func (que0Table) removeArchive() string  { return que0RemoveArchive }
+func (que0Table) pruneArchive() string   { return pruneArchive }
 
 const (
 	// que0InstallNotify installs the opt-in insert trigger that notifies

@@ -128,24 +128,48 @@ func que2HeldBy(pid string) string {
       AND (classid::bigint << 32) + objid::bigint = $1)`
 }
 
+// que2Finish is the statement that finishes the jobs where matches, a WHERE
+// clause on public.que_jobs: it deletes them, as Que 2's destroy, or, while
+// the archive's trigger is on (EnableArchive), keeps them as finished rows
+// (finished_at), as Que 2's finish. It returns the ids it finished, so its
+// command tag counts them. The trigger is looked for in the statement
+// itself: EnableArchive takes effect at once in every process.
+func que2Finish(name, matches string) string {
+	return que2FinishCTEs(name, matches) + `
+SELECT id FROM gone UNION ALL SELECT id FROM kept`
+}
+
+// que2FinishCTEs is que2Finish without its final SELECT.
+func que2FinishCTEs(name, matches string) string {
+	return `/* qg:` + name + ` */ WITH keep AS (
+  SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'public.que_jobs'::regclass
+    AND tgname = 'qg_archive_jobs' AND tgenabled <> 'D') AS archiving
+), gone AS (
+  DELETE FROM public.que_jobs WHERE NOT (SELECT archiving FROM keep) AND ` + matches + `
+  RETURNING id
+), kept AS (
+  UPDATE public.que_jobs SET finished_at = now()
+  WHERE (SELECT archiving FROM keep) AND finished_at IS NULL AND expired_at IS NULL AND ` + matches + `
+  RETURNING id
+)`
+}
+
 var (
-	// que2DeleteJob finishes a job by removing it, as Que 2's destroy.
-	que2DeleteJob = `/* qg:que2_delete_job */ DELETE FROM public.que_jobs WHERE id = $1`
+	// que2DeleteJob finishes job $1.
+	que2DeleteJob = que2Finish("que2_delete_job", `id = $1`)
 
-	// que2DeleteHeldJob is que2DeleteJob for a batch job (locker pid $2).
-	que2DeleteHeldJob = `/* qg:que2_delete_held_job */ DELETE FROM public.que_jobs WHERE id = $1` +
-		que2HeldBy("$2")
+	// que2DeleteHeldJob is que2DeleteJob for a batch job (holder pid $2).
+	que2DeleteHeldJob = que2Finish("que2_delete_held_job", `id = $1`+que2HeldBy("$2"))
 
-	// que2DeleteLockedJob is the delete of a Worker's commit pipeline, which
-	// fails when the job is not there (see que0DeleteLockedJob).
-	que2DeleteLockedJob = `/* qg:que2_delete_locked_job */ WITH deleted AS (
-  DELETE FROM public.que_jobs WHERE id = $1 RETURNING 1)
+	// que2DeleteLockedJob is the finish of a Worker's commit pipeline,
+	// which fails when the job is not there (see que0DeleteLockedJob).
+	que2DeleteLockedJob = que2FinishCTEs("que2_delete_locked_job", `id = $1`) + `
 SELECT CASE count(*) WHEN 1 THEN 1
   ELSE ('` + vanishedMarker + `, rows deleted: ' || count(*))::int END
-FROM deleted`
+FROM (SELECT id FROM gone UNION ALL SELECT id FROM kept) AS finished`
 
-	// que2DeleteJobs removes many jobs.
-	que2DeleteJobs = `/* qg:que2_delete_jobs */ DELETE FROM public.que_jobs WHERE id = ANY ($1::bigint[])`
+	// que2DeleteJobs finishes many jobs.
+	que2DeleteJobs = que2Finish("que2_delete_jobs", `id = ANY ($1::bigint[])`)
 
 	// que2FailJob records a failure as Que 2 does, in one statement: one
 	// more error, run_at moved $2 seconds from now, the message cut to 500

@@ -110,8 +110,11 @@ LIMIT $5::int`
 
 	// que2DeleteByID deletes job $1 unless a session holds it (its lock is
 	// tried at transaction level first, as in que0DeleteByID).
+	// The deletion is real even with the archive on (qg.delete, see
+	// que2InstallArchive): tried's row, and its set_config, come first.
 	que2DeleteByID = `/* qg:que2_delete_by_id */ WITH tried AS (
-  SELECT id, pg_try_advisory_xact_lock(id) AS free FROM public.que_jobs WHERE id = $1::bigint
+  SELECT id, pg_try_advisory_xact_lock(id) AS free, set_config('qg.delete', 'real', true)
+  FROM public.que_jobs WHERE id = $1::bigint
 ), deleted AS (
   DELETE FROM public.que_jobs AS j USING tried AS t WHERE t.free AND j.id = t.id
   RETURNING j.id

@@ -16,11 +16,13 @@ func (que2Table) disableUnique() string { return que2DisableUnique }
 func (que2Table) installNotify() string { return que2RemoveNotify }
 func (que2Table) removeNotify() string  { return que2RemoveNotify }
 
-// installArchive refuses: on this table a kept job is a finished row
-// (finished_at), not a copy in qg_jobs_archive, and qg does not keep them
-// yet.
+// installArchive keeps finished jobs the Que 2 way, as rows with
+// finished_at set, not as copies in qg_jobs_archive: qg's finishing
+// statements look for the trigger and keep the row (see que2Finish), and
+// the trigger keeps the rows other workers (Ruby's destroy) delete.
 func (que2Table) installArchive() string { return que2InstallArchive }
 func (que2Table) removeArchive() string  { return que2RemoveArchive }
+func (que2Table) pruneArchive() string   { return que2PruneArchive }
 
 const (
 	// que2EnableUnique attaches qg_unique_release_que2 to deletes, to the
@@ -50,16 +52,41 @@ DROP TRIGGER IF EXISTS qg_unique_truncated ON public.que_jobs`
 	que2RemoveNotify = `/* qg:que2_remove_notify */ DROP TRIGGER IF EXISTS qg_notify_que_jobs ON public.que_jobs;
 DROP FUNCTION IF EXISTS qg_notify_que_jobs()`
 
-	// que2InstallArchive fails with the reason.
-	que2InstallArchive = `/* qg:que2_install_archive */ DO $$
+	// que2InstallArchive replaces a 0.x archive trigger with one that turns
+	// the deletion of a job neither finished nor expired into setting its
+	// finished_at, and skips the deletion. Finished and expired rows are
+	// deleted for real (PruneArchive), and so is a job qg's DeleteJob
+	// removes (it sets qg.delete to 'real' for its transaction).
+	que2InstallArchive = `/* qg:que2_install_archive */ CREATE OR REPLACE FUNCTION qg_archive_keep_que2() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
-  RAISE EXCEPTION 'qg: the archive does not work a Ruby Que 2.x table (que_jobs schema version 7): '
-    'there, a kept job is a row with finished_at set, which qg does not write yet';
+  IF current_setting('qg.delete', true) = 'real' THEN
+    RETURN OLD;
+  END IF;
+  UPDATE public.que_jobs SET finished_at = now() WHERE id = OLD.id;
+  RETURN NULL;
 END
-$$`
+$$;
+DROP TRIGGER IF EXISTS qg_archive_jobs ON public.que_jobs;
+CREATE TRIGGER qg_archive_jobs BEFORE DELETE ON public.que_jobs
+  FOR EACH ROW WHEN (OLD.finished_at IS NULL AND OLD.expired_at IS NULL)
+  EXECUTE FUNCTION qg_archive_keep_que2()`
 
-	// que2RemoveArchive drops the 0.x archive trigger.
-	que2RemoveArchive = `/* qg:que2_remove_archive */ DROP TRIGGER IF EXISTS qg_archive_jobs ON public.que_jobs`
+	// que2PruneArchive deletes one batch of finished rows (the kept jobs),
+	// oldest first, as pruneArchive does in qg_jobs_archive. Expired rows
+	// stay: they are given-up jobs, not finished ones.
+	que2PruneArchive = `/* qg:que2_prune_archive */ DELETE FROM public.que_jobs
+WHERE id = ANY (ARRAY(
+  SELECT id FROM public.que_jobs
+  WHERE finished_at < now() - make_interval(secs => $1::double precision)
+  ORDER BY finished_at
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED))`
+
+	// que2RemoveArchive drops the archive trigger (this table's, or a 0.x
+	// one left by an upgrade) and its function.
+	que2RemoveArchive = `/* qg:que2_remove_archive */ DROP TRIGGER IF EXISTS qg_archive_jobs ON public.que_jobs;
+DROP FUNCTION IF EXISTS qg_archive_keep_que2()`
 )
 
 func (d que2Table) insertUnique(j *Job, key string, hold time.Duration) (string, []any) {

@@ -31,7 +31,9 @@ enqueues with Unique, UniqueKey or UniqueFor work. Every delete then pays
 one index probe of qg_unique.`, qg.EnableUniqueJobs},
 	{"archive", `the trigger qg_archive_jobs on que_jobs (AFTER DELETE, per statement): it
 copies every deleted job, with finished_at and its outcome (worked or
-deleted), into qg_jobs_archive (created if missing). Prune it with
+deleted), into qg_jobs_archive (created if missing). On a Ruby Que 2.x
+table it is a BEFORE DELETE trigger instead, and finished jobs stay in
+que_jobs with finished_at set, as Que 2's finish leaves them. Prune it with
 'qg prune --older-than 30d'.`, qg.EnableArchive},
 }
 

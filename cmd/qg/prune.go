@@ -16,7 +16,8 @@ var pruneCommand = &command{
 	synopsis: "prune --older-than DURATION [--batch N] [--database-url URL] [--json]",
 	usage: `
 Prune deletes the rows of qg_jobs_archive (the archive of finished jobs that
-qg.EnableArchive keeps) that finished more than --older-than ago, oldest
+qg.EnableArchive keeps; on a Ruby Que 2.x table, the finished rows of
+que_jobs) that finished more than --older-than ago, oldest
 first, --batch rows per short transaction, so it never holds many locks
 however large the archive. Run it from cron for a retention:
 
