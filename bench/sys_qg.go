@@ -33,7 +33,8 @@ const (
 type qgSystem struct {
 	label string
 	mode  qgMode
-	batch int // WorkerPool.Batch: zero for a job per connection
+	batch int  // WorkerPool.Batch: zero for a job per connection
+	que2  bool // Ruby Que 2.x's table (qg.MigrateQue2) instead of 0.x's
 
 	maxConns          int
 	workDB, produceDB *sql.DB
@@ -42,7 +43,8 @@ type qgSystem struct {
 
 func (s *qgSystem) name() string { return s.label }
 
-// setup creates que_jobs with qg.Migrate (and, notified, the notify trigger)
+// setup creates que_jobs with qg.Migrate, or qg.MigrateQue2 (and, notified,
+// the notify trigger, which Que 2's table has of its own)
 // and opens the workers' and the producer's pools and Clients.
 func (s *qgSystem) setup(ctx context.Context, dbURL string, maxConns int) error {
 	var err error
@@ -50,7 +52,11 @@ func (s *qgSystem) setup(ctx context.Context, dbURL string, maxConns int) error 
 	if s.workDB, err = qgOpen(dbURL, maxConns); err != nil {
 		return err
 	}
-	if err := qg.Migrate(ctx, s.workDB); err != nil {
+	migrate := qg.Migrate
+	if s.que2 {
+		migrate = qg.MigrateQue2
+	}
+	if err := migrate(ctx, s.workDB); err != nil {
 		return fmt.Errorf("qg: migrate: %w", err)
 	}
 	if s.mode == qgNotified {

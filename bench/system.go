@@ -55,13 +55,15 @@ type workerConfig struct {
 type stopFunc func(ctx context.Context) error
 
 // systemNames lists the systems the command knows, in report order.
-var systemNames = []string{"qg", "river"}
+var systemNames = []string{"qg", "qg-que2", "river"}
 
 // newSystem returns a fresh system by name, or nil for an unknown name.
 func newSystem(name string, cfg config) system {
 	switch name {
 	case "qg":
 		return &qgSystem{label: "qg", mode: qgPoll}
+	case "qg-que2":
+		return &qgSystem{label: "qg que2", mode: qgPoll, que2: true}
 	case "river":
 		return &riverSystem{fetchCooldown: cfg.riverCooldown}
 	}
@@ -96,6 +98,10 @@ func newLineup(cfg config) lineup {
 	l.latency = []system{
 		&qgSystem{label: "qg same client", mode: qgSameClient},
 		&qgSystem{label: "qg notified", mode: qgNotified},
+	}
+	if slices.Contains(cfg.systems, "qg-que2") {
+		// Que 2's own que_state notifications, no trigger of qg's.
+		l.latency = append(l.latency, &qgSystem{label: "qg que2 notified", mode: qgNotified, que2: true})
 	}
 	return l
 }
