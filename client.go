@@ -74,10 +74,12 @@ func NewClient(pool *sql.DB) *Client {
 	return c
 }
 
-// NewClient2 returns a Client on pool, which must be opened with the pgx
-// stdlib driver (sql.Open("pgx", url) or stdlib.OpenDB). It checks that
-// que_jobs exists at Que schema version 3 and returns an error wrapping
-// [ErrNoTable] or [ErrSchemaVersion] when it does not.
+// NewClient2 returns a Client on pool, which must be opened with the pgx v4
+// stdlib driver (sql.Open("pgx", url) or stdlib.OpenDB); another driver is
+// refused with an error naming it. It checks that que_jobs exists at a
+// schema version qg works, 3 (Ruby Que 0.x) or 7 (Ruby Que 2.x), and picks
+// that table's statements; it returns an error wrapping [ErrNoTable] or
+// [ErrSchemaVersion] when it does not.
 //
 // Each job in flight holds one connection of pool until [Job.Done], and
 // Stats and Enqueue borrow one briefly: a pool limited with SetMaxOpenConns
