@@ -277,7 +277,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, args := range [][]string{{"-terminate", "0"}, {"-jobs", "0"}, {"-fault", "nope"}, {"-batch", "-1"},
 		{"-worker"}, {"-database-url", "host=x"}, {"-restart-postgres", "-database-url", "postgres://db.example/x"},
-		{"-pg-cluster", ""}, {"-pg-cluster", "15/main"}} {
+		{"-pg-cluster", ""}, {"-pg-cluster", "15/main"}, {"-que", "1"}, {"-hostile", "-que", "2"}} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
 		}

@@ -154,6 +154,11 @@ func (c config) validate() error {
 		return fmt.Errorf("-jobs, -workers and -concurrency must be at least 1")
 	case c.que != 0 && c.que != 2:
 		return fmt.Errorf("-que must be 0 or 2")
+	case c.hostile && c.que == 2:
+		// Its rows share job_ids and take error_count to integer's ends,
+		// which Que 0.x's key and retry rules allow; Que 2.x's forbid both
+		// (id is the key; a job past maximum_retry_count expires).
+		return fmt.Errorf("-hostile writes Ruby Que 0.x rows: it cannot run with -que 2")
 	case c.kills < 0 || c.batch < 0:
 		return fmt.Errorf("-kills and -batch must not be negative")
 	case c.terminate < 1:
