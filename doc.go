@@ -59,7 +59,7 @@
 // jobs, the locker checks its session at least every second; when the
 // session is lost, the jobs it held are cancelled and may run elsewhere, so
 // a failure of their runs is not recorded (a batch job's failure is
-// recorded only while the locker's session still holds its lock). A job
+// recorded only while the session holding its lock still holds it). A job
 // whose WorkFunc calls Job.Tx (or Job.Conn) gets a pool connection, and the
 // locker hands the job's lock to that connection's session before Tx
 // returns: the connection waits for the lock, and the locker releases it
