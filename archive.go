@@ -52,9 +52,12 @@ WHERE ctid = ANY (ARRAY(
 // On a Ruby Que 2.x table a kept job is a row of que_jobs with finished_at
 // set, as Que 2's own finish leaves it, not a copy: a job a qg Worker
 // finishes is kept so, and a BEFORE DELETE trigger keeps so the jobs other
-// workers delete (Ruby's destroy) while neither finished nor expired. The
-// lock walks of qg and Ruby skip finished rows. [Client.DeleteJob] (and
-// qg delete, the dashboard) still removes a job for real.
+// workers delete while they hold their locks (Ruby's destroy after a run),
+// neither finished nor expired. The lock walks of qg and Ruby skip finished
+// rows. A job deleted while no worker holds it (by hand, Que.clear!) is
+// deleted for real, as is one [Client.DeleteJob] (qg delete, the
+// dashboard) removes. On this table [PruneArchive] scans que_jobs for each
+// batch (finished_at has no index of its own): give it large batches.
 func EnableArchive(ctx context.Context, db *sql.DB) error {
 	schema, err := sideSchemas.ReadFile("schema_qg_archive.sql")
 	if err != nil {

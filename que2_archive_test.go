@@ -11,11 +11,11 @@ import (
 // TestQue2ArchiveKeepsFinishedRows: with the archive on, a Ruby Que 2.x
 // table keeps finished jobs as rows with finished_at set, whoever finishes
 // them: a qg Worker in either locking mode (in batch mode, the locker's
-// finishing of jobs that used no Tx), a bare LockJob's Delete, or a
-// raw DELETE as Ruby's destroy runs it. No worker takes a kept row again,
-// DeleteJob still removes a job, PruneArchive deletes kept rows older than
-// its retention (and leaves expired ones), and after DisableArchive
-// finishing deletes again.
+// finishing of jobs that used no Tx), a bare LockJob's Delete, or Ruby's
+// destroy (a DELETE while its locker holds the job's lock). No worker takes
+// a kept row again; DeleteJob, and a DELETE of a job no one holds, still
+// remove it; PruneArchive deletes kept rows older than its retention (and
+// leaves expired ones); after DisableArchive finishing deletes again.
 func TestQue2ArchiveKeepsFinishedRows(t *testing.T) {
 	t.Parallel()
 	db, _ := newQue2Database(t)
@@ -87,24 +87,31 @@ func TestQue2ArchiveKeepsFinishedRows(t *testing.T) {
 		t.Fatalf("Delete with the archive on: %v", err)
 	}
 	locked.Done()
-	if _, err := db.Exec(`DELETE FROM public.que_jobs WHERE id = $1`, raw.ID); err != nil {
-		t.Fatalf("Ruby's destroy with the archive on: %v", err)
-	}
+	rubyDestroy(t, db, raw.ID)
 	for _, id := range append(ids, bare.ID, raw.ID) {
 		if kept, done := finished(id); !kept || !done {
 			t.Errorf("job %d: kept %v, finished %v; want kept as finished", id, kept, done)
 		}
 	}
-	// DeleteJob removes for real.
+	// DeleteJob, and a DELETE of a job no worker holds (by hand,
+	// Que.clear!), remove it for real.
 	gone := &Job{Queue: "archive_gone", Type: "Kept"}
-	if err := c.Enqueue(gone); err != nil {
-		t.Fatal(err)
+	cleared := &Job{Queue: "archive_gone", Type: "Kept"}
+	for _, j := range []*Job{gone, cleared} {
+		if err := c.Enqueue(j); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := c.DeleteJob(ctx, gone.ID); err != nil {
 		t.Fatalf("DeleteJob with the archive on: %v", err)
 	}
-	if kept, _ := finished(gone.ID); kept {
-		t.Errorf("DeleteJob kept job %d", gone.ID)
+	if _, err := db.Exec(`DELETE FROM public.que_jobs WHERE id = $1`, cleared.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{gone.ID, cleared.ID} {
+		if kept, _ := finished(id); kept {
+			t.Errorf("job %d kept, deleted while no worker held it", id)
+		}
 	}
 	// Prune: the old kept rows go, a recent one and an expired one stay.
 	if _, err := db.Exec(`UPDATE public.que_jobs SET finished_at = now() - interval '2 days' WHERE id = ANY ($1)`, ids); err != nil {
@@ -148,5 +155,25 @@ func TestQue2ArchiveKeepsFinishedRows(t *testing.T) {
 	locked.Done()
 	if kept, _ := finished(after.ID); kept {
 		t.Errorf("job %d kept after DisableArchive", after.ID)
+	}
+}
+
+// rubyDestroy deletes job id as a Ruby Que 2 worker does after its run:
+// while a session of its locker holds the job's advisory lock.
+func rubyDestroy(t *testing.T, db *sql.DB, id int64) {
+	t.Helper()
+	ctx := context.Background()
+	locker, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	var locked bool
+	if err := locker.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, id).Scan(&locked); err != nil || !locked {
+		t.Fatalf("lock job %d as Ruby's locker: %v, %v", id, locked, err)
+	}
+	defer locker.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, id) //nolint:errcheck // the test's own
+	if _, err := db.ExecContext(ctx, `DELETE FROM public.que_jobs WHERE id = $1`, id); err != nil {
+		t.Fatalf("Ruby's destroy with the archive on: %v", err)
 	}
 }

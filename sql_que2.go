@@ -143,7 +143,8 @@ SELECT id FROM gone UNION ALL SELECT id FROM kept`
 func que2FinishCTEs(name, matches string) string {
 	return `/* qg:` + name + ` */ WITH keep AS (
   SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'public.que_jobs'::regclass
-    AND tgname = 'qg_archive_jobs' AND tgenabled <> 'D') AS archiving
+    AND tgname = 'qg_archive_jobs' AND tgfoid = to_regproc('qg_archive_keep_que2')
+    AND tgenabled IN ('O', 'A')) AS archiving
 ), gone AS (
   DELETE FROM public.que_jobs WHERE NOT (SELECT archiving FROM keep) AND ` + matches + `
   RETURNING id

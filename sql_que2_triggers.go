@@ -52,15 +52,20 @@ DROP TRIGGER IF EXISTS qg_unique_truncated ON public.que_jobs`
 	que2RemoveNotify = `/* qg:que2_remove_notify */ DROP TRIGGER IF EXISTS qg_notify_que_jobs ON public.que_jobs;
 DROP FUNCTION IF EXISTS qg_notify_que_jobs()`
 
-	// que2InstallArchive replaces a 0.x archive trigger with one that turns
-	// the deletion of a job neither finished nor expired into setting its
-	// finished_at, and skips the deletion. Finished and expired rows are
-	// deleted for real (PruneArchive), and so is a job qg's DeleteJob
-	// removes (it sets qg.delete to 'real' for its transaction).
+	// que2InstallArchive replaces a 0.x archive trigger with one that, for
+	// a job neither finished nor expired whose lock a session holds (a Ruby
+	// worker's destroy after its run), sets finished_at and skips the
+	// deletion, as Que 2's finish would have. A job no worker holds is
+	// deleted for real (by hand, Que.clear!), as are finished and expired
+	// rows (PruneArchive) and a job qg's DeleteJob removes (it sets qg.delete
+	// to 'real' for its transaction, and holds the lock itself).
 	que2InstallArchive = `/* qg:que2_install_archive */ CREATE OR REPLACE FUNCTION qg_archive_keep_que2() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
-  IF current_setting('qg.delete', true) = 'real' THEN
+  IF current_setting('qg.delete', true) = 'real' OR NOT EXISTS (SELECT 1 FROM pg_locks
+      WHERE locktype = 'advisory' AND granted AND objsubid = 1
+        AND (classid::bigint << 32) + objid::bigint = OLD.id
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) THEN
     RETURN OLD;
   END IF;
   UPDATE public.que_jobs SET finished_at = now() WHERE id = OLD.id;
