@@ -153,7 +153,7 @@ func scratchDB(t *testing.T) *sql.DB {
 
 // scratchDatabase is scratchDB for a database name prefix; it also returns
 // the database's URL.
-func scratchDatabase(t *testing.T, prefix string) (*sql.DB, string) {
+func scratchDatabase(t testing.TB, prefix string) (*sql.DB, string) {
 	t.Helper()
 	url, drop, err := pgtest.CreateDatabase(pgtest.AdminURL(), pgtest.Name(prefix))
 	if err != nil {
