@@ -121,7 +121,7 @@ func (c *Client) ListJobs(ctx context.Context, f JobFilter) ([]JobInfo, error) {
 		types = []string{}
 	}
 	query, args := c.d.listJobs(queues, types, f.AfterID, string(f.State), limit)
-	rows, err := c.pool.QueryContext(ctx, query, args...)
+	rows, err := c.pool.QueryContext(ctx, query, c.portable(args)...)
 	if err != nil {
 		return nil, fmt.Errorf("qg: list jobs: %w", err)
 	}
@@ -147,7 +147,7 @@ func (c *Client) FindJob(ctx context.Context, id int64) (*JobInfo, error) {
 	}
 	var info JobInfo
 	query, args := c.d.findJob(id)
-	err := c.d.scanJobInfo(c.pool.QueryRowContext(ctx, query, args...), &info)
+	err := c.d.scanJobInfo(c.pool.QueryRowContext(ctx, query, c.portable(args)...), &info)
 	switch {
 	case isNoRows(err):
 		return nil, fmt.Errorf("qg: find job %d: %w", id, ErrJobNotFound)
@@ -181,7 +181,7 @@ func (c *Client) changeByID(ctx context.Context, what string, id int64, query st
 		return ErrClientClosed
 	}
 	var free, changed bool
-	err := c.pool.QueryRowContext(ctx, query, args...).Scan(&free, &changed)
+	err := c.pool.QueryRowContext(ctx, query, c.portable(args)...).Scan(&free, &changed)
 	switch {
 	case isNoRows(err):
 		return fmt.Errorf("qg: %s job %d: %w", what, id, ErrJobNotFound)

@@ -43,7 +43,7 @@ func (c *Client) CancelJob(ctx context.Context, id int64) (running bool, err err
 	var free, deleted bool
 	var notified int
 	query, args := c.d.cancelJob(id)
-	err = c.pool.QueryRowContext(ctx, query, args...).Scan(&free, &deleted, &notified)
+	err = c.pool.QueryRowContext(ctx, query, c.portable(args)...).Scan(&free, &deleted, &notified)
 	switch {
 	case isNoRows(err):
 		return false, fmt.Errorf("qg: cancel job %d: %w", id, ErrJobNotFound)

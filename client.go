@@ -33,6 +33,9 @@ type Client struct {
 
 	pool *sql.DB
 	d    dialect // the table generation, detected by newClient
+	// otherDriver names the pool's driver when it is not pgx v4's stdlib:
+	// the Client then enqueues and administers, but locks no job.
+	otherDriver string
 
 	ctx    context.Context // parent of every job's context; ends with Close
 	cancel context.CancelFunc
@@ -74,9 +77,13 @@ func NewClient(pool *sql.DB) *Client {
 	return c
 }
 
-// NewClient2 returns a Client on pool, which must be opened with the pgx v4
-// stdlib driver (sql.Open("pgx", url) or stdlib.OpenDB); another driver is
-// refused with an error naming it. It checks that que_jobs exists at a
+// NewClient2 returns a Client on pool. To work jobs (LockJob, Worker,
+// WorkerPool), pool must be opened with the pgx v4 stdlib driver
+// (sql.Open("pgx", url) or stdlib.OpenDB). A Client on another driver
+// (lib/pq, pgx v5's stdlib) enqueues, reads stats and administers jobs
+// through database/sql alone, and its LockJob and Workers fail with
+// [ErrDriver]: enqueue from a service on lib/pq, work the jobs elsewhere
+// (in Go on pgx v4, or in Ruby). It checks that que_jobs exists at a
 // schema version qg works, 3 (Ruby Que 0.x) or 7 (Ruby Que 2.x), and picks
 // that table's statements; it returns an error wrapping [ErrNoTable] or
 // [ErrSchemaVersion] when it does not.
@@ -92,9 +99,6 @@ func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("qg: new client: nil *sql.DB")
 	}
-	if _, ok := pool.Driver().(*stdlib.Driver); !ok {
-		return nil, fmt.Errorf("qg: new client: the *sql.DB must use the pgx stdlib driver, not %T", pool.Driver())
-	}
 	d, err := detectDialect(ctx, pool)
 	if err != nil {
 		return nil, wrap("qg: new client", err)
@@ -104,6 +108,9 @@ func newClient(ctx context.Context, pool *sql.DB) (*Client, error) {
 		return nil, wrap("qg: new client", err)
 	}
 	c := newClientOn(pool, d)
+	if _, ok := pool.Driver().(*stdlib.Driver); !ok {
+		c.otherDriver = fmt.Sprintf("%T", pool.Driver())
+	}
 	c.pausable, c.cancellable = sides.pause, sides.cancel
 	// Probe the pool now, so that the first lock need not; an enqueue-only
 	// Client is never refused, and a probe that failed runs again then.

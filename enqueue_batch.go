@@ -65,7 +65,7 @@ func (c *Client) insertBatch(ctx context.Context, q Queryer, jobs []*Job) error 
 		return err
 	}
 	query, args := c.d.insertJobs(jobs)
-	rows, err := q.QueryContext(ctx, query, args...)
+	rows, err := q.QueryContext(ctx, query, c.portable(args)...)
 	if err != nil {
 		return fmt.Errorf("qg: enqueue batch of %d jobs: %w", len(jobs), err)
 	}

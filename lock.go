@@ -58,6 +58,9 @@ func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt)
 	if c.isClosed() {
 		return nil, ErrClientClosed
 	}
+	if c.otherDriver != "" {
+		return nil, fmt.Errorf("qg: lock job in queue %s: %w", quoted(queue), c.errDriver())
+	}
 	if err := c.checkSessions(ctx); err != nil {
 		return nil, wrap(fmt.Sprintf("qg: lock job in queue %q", queue), err)
 	}

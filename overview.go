@@ -49,7 +49,7 @@ func (c *Client) Overview(ctx context.Context) ([]QueueCounts, error) {
 		return nil, fmt.Errorf("qg: overview: %w", err)
 	}
 	query, args := c.d.overview(locked)
-	rows, err := c.pool.QueryContext(ctx, query, args...)
+	rows, err := c.pool.QueryContext(ctx, query, c.portable(args)...)
 	if err != nil {
 		return nil, fmt.Errorf("qg: overview: %w", err)
 	}

@@ -92,10 +92,13 @@ func (p *WorkerPool) Start() {
 		return
 	}
 	p.warnMisconfigured()
-	if p.Listen {
+	// On another driver than pgx v4's the Workers stop at their first
+	// look (ErrDriver): no listener or locker is started for them.
+	foreign := p.c.otherDriver != ""
+	if p.Listen && !foreign {
 		p.listener = startListener(p.c, p.Queue, p.Interval, p.Logger)
 	}
-	if p.Batch > 0 {
+	if p.Batch > 0 && !foreign {
 		p.locker = newLocker(p.c, p.Queue, max(p.Batch, p.count), p.count, p.Interval, p.Logger)
 		go p.locker.run()
 	}
@@ -145,12 +148,16 @@ func (p *WorkerPool) warnMisconfigured() {
 // waiting up to ShutdownTimeout for running jobs. It returns nil after a
 // clean shutdown, or the error of a shutdown that had to release jobs. It
 // suits signal.NotifyContext in a main function. On a pool of no Workers it
-// returns [ErrNoWorkers] at once. It returns at once, with
+// returns [ErrNoWorkers] at once, and on a Client whose *sql.DB uses another
+// driver than pgx v4's an error wrapping [ErrDriver]. It returns at once, with
 // an error wrapping [ErrSessionPooler], when the Client's connections go
 // through a transaction pooler, where no job can be locked safely.
 func (p *WorkerPool) Run(ctx context.Context) error {
 	if p.count < 1 {
 		return fmt.Errorf("qg: run worker pool on queue %q: %d workers: %w", p.Queue, p.count, ErrNoWorkers)
+	}
+	if p.c.otherDriver != "" {
+		return fmt.Errorf("qg: run worker pool on queue %q: %w", p.Queue, p.c.errDriver())
 	}
 	p.Start()
 	if err := p.c.checkSessions(ctx); errors.Is(err, ErrSessionPooler) {

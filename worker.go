@@ -2,6 +2,7 @@ package qg
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -108,6 +109,10 @@ func (w *Worker) isStopping() bool {
 // whether it worked a job; false means none was runnable or locking failed.
 func (w *Worker) WorkOne() (didWork bool) {
 	j, err := w.c.lockForWork(context.Background(), w.Queue)
+	if errors.Is(err, ErrDriver) {
+		w.halt(err) // no later look can do better
+		return false
+	}
 	if err != nil {
 		logProblem(w.Logger, slog.LevelError, "qg: lock job", slog.String("queue", w.Queue), slog.Any("error", err))
 		return false
