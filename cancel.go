@@ -145,6 +145,9 @@ WHERE job_id = ANY ($1::bigint[])`, ids)
 // connection of its own outside the pool, reconnecting after errors, until
 // ctx ends.
 func (c *Client) listenCancels(ctx context.Context, ids chan<- int64) {
+	if c.otherDriver != "" {
+		return // no LISTEN connection on another driver: polling alone
+	}
 	for ctx.Err() == nil {
 		err := c.listenCancelsOnce(ctx, ids)
 		if ctx.Err() != nil {

@@ -75,6 +75,10 @@ func (t *connTx) commit() error {
 	t.finished = true
 	ctx, cancel := finishContext()
 	defer cancel()
+	if t.pgxConn == nil { // another driver: commitApart's guard ran first
+		_, err := t.conn.ExecContext(ctx, "COMMIT")
+		return err
+	}
 	tag, err := t.pgxConn.Exec(ctx, "COMMIT")
 	if err != nil {
 		return err
@@ -93,6 +97,10 @@ func (t *connTx) Rollback() error {
 	t.finished = true
 	ctx, cancel := finishContext()
 	defer cancel()
+	if t.pgxConn == nil {
+		_, err := t.conn.ExecContext(ctx, "ROLLBACK")
+		return err
+	}
 	_, err := t.pgxConn.Exec(ctx, "ROLLBACK")
 	return err
 }

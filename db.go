@@ -93,7 +93,19 @@ func putBack(conn *sql.Conn, keep bool) {
 // isIdle reports whether conn's session is outside any transaction.
 func isIdle(conn *sql.Conn) bool {
 	pc, err := rawConn(conn)
-	return err == nil && pc.PgConn().TxStatus() == 'I'
+	if err == nil {
+		return pc.PgConn().TxStatus() == 'I'
+	}
+	// Another driver: a setting local to the transaction outlives the
+	// statement only inside a transaction block.
+	ctx, cancel := finishContext()
+	defer cancel()
+	if _, err := conn.ExecContext(ctx, `SELECT set_config('qg.idle_probe', 'in a transaction', true)`); err != nil {
+		return false
+	}
+	var probe string
+	err = conn.QueryRowContext(ctx, `SELECT coalesce(current_setting('qg.idle_probe', true), '')`).Scan(&probe)
+	return err == nil && probe == ""
 }
 
 // discardConn closes the driver connection under conn, so database/sql drops

@@ -1,17 +1,18 @@
 package qg
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgtype"
 )
 
 // A Client on a *sql.DB of another driver than pgx v4's stdlib (lib/pq,
-// pgx v5's stdlib) enqueues and administers jobs through database/sql alone.
-// Locking a job needs the driver connection under database/sql (pipelines,
-// the session cache, a LISTEN connection of its own): such a Client refuses
-// to, with ErrDriver.
+// pgx v5's stdlib) works through database/sql alone: what qg pipelines in
+// one round trip on pgx v4 (the walk with BEGIN and the re-check; the
+// delete, COMMIT and unlock) goes a statement at a time, a released
+// connection's idleness is asked of the server, sessions are ended from a
+// pool connection, and there is no LISTEN connection (Listen and cancel
+// notifications: polling only) nor batch locking.
 
 // portable returns args as every database/sql driver takes them: each
 // slice becomes the text of a PostgreSQL array, which the statements cast
@@ -65,9 +66,4 @@ func arrayText(a any) any {
 		return a
 	}
 	return string(b)
-}
-
-// errDriver is ErrDriver for a Client on another driver, naming it.
-func (c *Client) errDriver() error {
-	return fmt.Errorf("%w (this *sql.DB uses %s)", ErrDriver, c.otherDriver)
 }

@@ -164,10 +164,3 @@ func isUndefinedTable(err error) bool {
 	var e interface{ SQLState() string }
 	return errors.As(err, &e) && e.SQLState() == "42P01"
 }
-
-// ErrDriver is returned by LockJob, and stops a Worker, on a Client whose
-// *sql.DB uses another driver than pgx v4's stdlib (lib/pq, pgx v5): such a
-// Client enqueues (Enqueue, EnqueueInTx, EnqueueBatch) and administers jobs,
-// but working them needs the connection-level access qg's locking is built
-// on.
-var ErrDriver = errors.New("qg: locking jobs needs the pgx v4 stdlib driver")

@@ -116,10 +116,16 @@ func (j *Job) commit() error {
 	j.tx = nil
 	ctx, cancel := finishContext()
 	defer cancel()
-	unlocked, err := runFinish(j.pgxConn.SendBatch(ctx, j.finishBatch()))
+	var unlocked bool
+	var err error
+	if j.pgxConn == nil {
+		unlocked, err = j.finishApart(ctx)
+	} else {
+		unlocked, err = runFinish(j.pgxConn.SendBatch(ctx, j.finishBatch()))
+	}
 	j.unlocked = unlocked
 	if err != nil && !errors.Is(err, errUnlockAfterCommit) {
-		_, _ = j.pgxConn.Exec(ctx, "ROLLBACK") // only a warning when none is open
+		_, _ = j.conn.ExecContext(ctx, "ROLLBACK") // only a warning when none is open
 		j.deleted, j.errored = false, false
 		j.settleFields(false)
 		return fmt.Errorf("qg: finish job %d: %w", j.ID, err)
@@ -149,6 +155,29 @@ func (j *Job) finishBatch() *pgx.Batch {
 	b.Queue("COMMIT")
 	b.Queue(unlockJob, j.ID)
 	return b
+}
+
+// finishApart is commit's pipeline on another driver, a statement at a
+// time: the delete (or a guard, which fails in an aborted transaction, whose
+// COMMIT would roll back without an error), COMMIT, the unlock.
+func (j *Job) finishApart(ctx context.Context) (unlocked bool, err error) {
+	query, args := "SELECT 1", []any(nil)
+	if !j.deleted && !j.errored {
+		query, args = j.d.deleteLockedJob(j)
+	}
+	if _, err := j.conn.ExecContext(ctx, query, j.client.portable(args)...); err != nil {
+		if strings.Contains(err.Error(), vanishedMarker) {
+			err = fmt.Errorf("%w: %v", errVanished, err)
+		}
+		return false, err
+	}
+	if _, err := j.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return false, err
+	}
+	if err := j.conn.QueryRowContext(ctx, unlockJob, j.ID).Scan(&unlocked); err != nil {
+		return false, fmt.Errorf("%w: %w", errUnlockAfterCommit, err)
+	}
+	return unlocked, nil
 }
 
 // runFinish reads the results of commit's pipeline. unlocked reports whether

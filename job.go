@@ -150,7 +150,8 @@ type Job struct {
 // after Done (it may then serve another job or another part of your
 // program), nor at the same time as [Job.Tx] (both talk over this one
 // connection; use one after the other), nor close it, nor leave it in a
-// transaction you began on it yourself.
+// transaction you began on it yourself. It is nil when the Client's *sql.DB
+// uses another driver than pgx v4's stdlib.
 func (j *Job) Conn() *pgx.Conn {
 	if j.locker != nil && j.conn == nil {
 		if err := j.pinBatchConn(false); err != nil {

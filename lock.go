@@ -39,7 +39,7 @@ func (c *Client) LockJobContext(ctx context.Context, queue string) (*Job, error)
 // lockForWork locks a job for a Worker, with the job's transaction open:
 // see [Job.walkInTx].
 func (c *Client) lockForWork(ctx context.Context, queue string) (*Job, error) {
-	if c.walkApart.Load() {
+	if c.walkApart.Load() || c.otherDriver != "" {
 		return c.lockJob(ctx, queue, (*Job).walkThenBegin)
 	}
 	return c.lockJob(ctx, queue, (*Job).walkInTx)
@@ -57,9 +57,6 @@ type lockAttempt func(j *Job, ctx context.Context, queue string) (found, exists 
 func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt) (*Job, error) {
 	if c.isClosed() {
 		return nil, ErrClientClosed
-	}
-	if c.otherDriver != "" {
-		return nil, fmt.Errorf("qg: lock job in queue %s: %w", quoted(queue), c.errDriver())
 	}
 	if err := c.checkSessions(ctx); err != nil {
 		return nil, wrap(fmt.Sprintf("qg: lock job in queue %q", queue), err)
@@ -90,11 +87,14 @@ func (c *Client) lockJob(ctx context.Context, queue string, attempt lockAttempt)
 // lockOn walks queue on conn and returns the first job it locked that was
 // still there, or nil when the queue has no runnable free job.
 func (c *Client) lockOn(ctx context.Context, conn *sql.Conn, queue string, attempt lockAttempt) (*Job, error) {
-	pc, err := rawConn(conn)
-	if err != nil {
-		return nil, err
+	var pc *pgx.Conn // nil on another driver: statements go through conn
+	if c.otherDriver == "" {
+		var err error
+		if pc, err = rawConn(conn); err != nil {
+			return nil, err
+		}
 	}
-	sess, err := c.connSessions.of(ctx, pc)
+	sess, err := c.connSessions.of(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (j *Job) walkThenCheck(ctx context.Context, queue string) (found, exists bo
 // locked; found is false when it locked none.
 func (j *Job) walk(ctx context.Context, queue string) (found bool, err error) {
 	query, args := j.d.lockJob(queue, j.client.heldIDs())
-	err = j.d.scanJob(j.conn.QueryRowContext(ctx, j.client.walk(query), args...), j)
+	err = j.d.scanJob(j.conn.QueryRowContext(ctx, j.client.walk(query), j.client.portable(args)...), j)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -206,6 +206,9 @@ func (j *Job) walkThenBegin(ctx context.Context, queue string) (found, exists bo
 // the job as its first statement, in one round trip. When the job is gone
 // the transaction is rolled back.
 func (j *Job) beginIfExists(ctx context.Context) (bool, error) {
+	if j.pgxConn == nil {
+		return j.beginIfExistsApart(ctx)
+	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	query, args := j.d.jobExists(j)
@@ -227,6 +230,25 @@ func (j *Job) beginIfExists(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	j.tx = &connTx{conn: j.conn, pgxConn: j.pgxConn}
+	return true, nil
+}
+
+// beginIfExistsApart is beginIfExists on another driver, in two round
+// trips: BEGIN, then the re-check.
+func (j *Job) beginIfExistsApart(ctx context.Context) (bool, error) {
+	if _, err := j.conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return false, fmt.Errorf("begin job %d: %w", j.ID, err)
+	}
+	var exists bool
+	query, args := j.d.jobExists(j)
+	if err := j.conn.QueryRowContext(ctx, query, j.client.portable(args)...).Scan(&exists); err != nil {
+		return false, fmt.Errorf("begin job %d: %w", j.ID, err)
+	}
+	if !exists {
+		_, err := j.conn.ExecContext(ctx, "ROLLBACK")
+		return false, err
+	}
+	j.tx = &connTx{conn: j.conn}
 	return true, nil
 }
 

@@ -61,7 +61,7 @@ func (j *Job) pinBatchConn(begin bool) error {
 		_ = conn.Close()
 		return err
 	}
-	sess, err := j.client.connSessions.of(j.Context(), pc)
+	sess, err := j.client.connSessions.of(j.Context(), conn)
 	if err == nil {
 		j.txSession.Store(&sess) // from now on escalation ends it too
 		err = j.takeLock(pc, sess, begin)

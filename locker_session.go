@@ -39,7 +39,7 @@ func (l *locker) connect() error {
 		_ = conn.Close()
 		return err
 	}
-	sess, err := l.c.connSessions.of(ctx, pc)
+	sess, err := l.c.connSessions.of(ctx, conn)
 	if err != nil {
 		discardConn(conn)
 		_ = conn.Close()

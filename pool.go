@@ -92,9 +92,13 @@ func (p *WorkerPool) Start() {
 		return
 	}
 	p.warnMisconfigured()
-	// On another driver than pgx v4's the Workers stop at their first
-	// look (ErrDriver): no listener or locker is started for them.
+	// On another driver than pgx v4's the Workers work one job per
+	// connection, polling: no listener or locker can run there.
 	foreign := p.c.otherDriver != ""
+	if foreign && (p.Listen || p.Batch > 0) {
+		logProblem(p.Logger, slog.LevelWarn, "qg: Listen and Batch need the pgx v4 stdlib driver: the pool polls and works one job per connection",
+			"queue", p.Queue, "driver", p.c.otherDriver)
+	}
 	if p.Listen && !foreign {
 		p.listener = startListener(p.c, p.Queue, p.Interval, p.Logger)
 	}
@@ -148,16 +152,12 @@ func (p *WorkerPool) warnMisconfigured() {
 // waiting up to ShutdownTimeout for running jobs. It returns nil after a
 // clean shutdown, or the error of a shutdown that had to release jobs. It
 // suits signal.NotifyContext in a main function. On a pool of no Workers it
-// returns [ErrNoWorkers] at once, and on a Client whose *sql.DB uses another
-// driver than pgx v4's an error wrapping [ErrDriver]. It returns at once, with
+// returns [ErrNoWorkers] at once. It returns at once, with
 // an error wrapping [ErrSessionPooler], when the Client's connections go
 // through a transaction pooler, where no job can be locked safely.
 func (p *WorkerPool) Run(ctx context.Context) error {
 	if p.count < 1 {
 		return fmt.Errorf("qg: run worker pool on queue %q: %d workers: %w", p.Queue, p.count, ErrNoWorkers)
-	}
-	if p.c.otherDriver != "" {
-		return fmt.Errorf("qg: run worker pool on queue %q: %w", p.Queue, p.c.errDriver())
 	}
 	p.Start()
 	if err := p.c.checkSessions(ctx); errors.Is(err, ErrSessionPooler) {

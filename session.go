@@ -2,11 +2,10 @@ package qg
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v4"
 )
 
 // session names one server session. A pid alone does not: once a session
@@ -23,7 +22,8 @@ type session struct {
 // so the pid is read too.
 const readSession = `/* qg:session */ SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()`
 
-// sessionCache remembers the session of each driver connection, so that
+// sessionCache remembers the session of each driver connection (the value
+// database/sql's Raw hands out, whatever the driver), so that
 // naming it costs one round trip per connection, not one per job.
 //
 // database/sql closes connections without telling, and asking a connection
@@ -33,8 +33,8 @@ const readSession = `/* qg:session */ SELECT pid, backend_start FROM pg_stat_act
 // the current one fills. A connection unused for a generation is asked again.
 type sessionCache struct {
 	mu       sync.Mutex
-	current  map[*pgx.Conn]session
-	previous map[*pgx.Conn]session
+	current  map[any]session
+	previous map[any]session
 }
 
 // sessionGeneration is how many connections one generation of the cache
@@ -42,22 +42,40 @@ type sessionCache struct {
 const sessionGeneration = 256
 
 // of returns the session conn is on, asking the server the first time.
-func (s *sessionCache) of(ctx context.Context, conn *pgx.Conn) (session, error) {
-	if sess, ok := s.lookup(conn); ok {
+func (s *sessionCache) of(ctx context.Context, conn *sql.Conn) (session, error) {
+	key, err := driverConn(conn)
+	if err != nil {
+		return session{}, err
+	}
+	if sess, ok := s.lookup(key); ok {
 		return sess, nil
 	}
 	var pid int64
 	var sess session
-	if err := conn.QueryRow(ctx, readSession).Scan(&pid, &sess.start); err != nil {
+	if err := conn.QueryRowContext(ctx, readSession).Scan(&pid, &sess.start); err != nil {
 		return session{}, fmt.Errorf("qg: read the connection's server session: %w", err)
 	}
 	sess.pid = uint32(pid)
-	s.remember(conn, sess)
+	s.remember(key, sess)
 	return sess, nil
 }
 
+// driverConn is the driver connection under conn, a key that outlives the
+// *sql.Conn wrapping it.
+func driverConn(conn *sql.Conn) (any, error) {
+	var key any
+	err := conn.Raw(func(dc any) error {
+		key = dc
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("qg: read the connection's server session: %w", err)
+	}
+	return key, nil
+}
+
 // lookup finds conn in either generation, moving it into the current one.
-func (s *sessionCache) lookup(conn *pgx.Conn) (session, bool) {
+func (s *sessionCache) lookup(conn any) (session, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sess, ok := s.current[conn]; ok {
@@ -71,18 +89,18 @@ func (s *sessionCache) lookup(conn *pgx.Conn) (session, bool) {
 }
 
 // remember records conn's session in the current generation.
-func (s *sessionCache) remember(conn *pgx.Conn, sess session) {
+func (s *sessionCache) remember(conn any, sess session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rememberLocked(conn, sess)
 }
 
-func (s *sessionCache) rememberLocked(conn *pgx.Conn, sess session) {
+func (s *sessionCache) rememberLocked(conn any, sess session) {
 	if len(s.current) >= sessionGeneration {
 		s.previous, s.current = s.current, nil
 	}
 	if s.current == nil {
-		s.current = make(map[*pgx.Conn]session, sessionGeneration)
+		s.current = make(map[any]session, sessionGeneration)
 	}
 	s.current[conn] = sess
 }

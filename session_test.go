@@ -19,12 +19,8 @@ func victim(t *testing.T) (session, func() bool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { discardConn(conn); _ = conn.Close() })
-	pc, err := rawConn(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cache sessionCache
-	sess, err := cache.of(ctx, pc)
+	sess, err := cache.of(ctx, conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +46,6 @@ func TestSessionNamesTheServerSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	pc, err := rawConn(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var want session
 	var pid int64
 	if err := conn.QueryRowContext(ctx, `SELECT pg_backend_pid(), backend_start FROM pg_stat_activity
@@ -63,7 +55,7 @@ WHERE pid = pg_backend_pid()`).Scan(&pid, &want.start); err != nil {
 	want.pid = uint32(pid)
 	var cache sessionCache
 	for range 3 {
-		got, err := cache.of(ctx, pc)
+		got, err := cache.of(ctx, conn)
 		if err != nil || got.pid != want.pid || !got.start.Equal(want.start) {
 			t.Fatalf("session = %+v, %v; want %+v", got, err, want)
 		}
@@ -103,11 +95,11 @@ func TestSessionCacheForgetsClosedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer keep.Close()
-	kept, err := rawConn(keep)
+	kept, err := driverConn(keep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := cache.of(ctx, kept)
+	want, err := cache.of(ctx, keep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +108,7 @@ func TestSessionCacheForgetsClosedConnections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pc, err := rawConn(conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cache.of(ctx, pc); err != nil {
+		if _, err := cache.of(ctx, conn); err != nil {
 			t.Fatal(err)
 		}
 		discardConn(conn)

@@ -2,7 +2,6 @@ package qg
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -109,10 +108,6 @@ func (w *Worker) isStopping() bool {
 // whether it worked a job; false means none was runnable or locking failed.
 func (w *Worker) WorkOne() (didWork bool) {
 	j, err := w.c.lockForWork(context.Background(), w.Queue)
-	if errors.Is(err, ErrDriver) {
-		w.halt(err) // no later look can do better
-		return false
-	}
 	if err != nil {
 		logProblem(w.Logger, slog.LevelError, "qg: lock job", slog.String("queue", w.Queue), slog.Any("error", err))
 		return false

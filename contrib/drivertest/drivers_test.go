@@ -1,11 +1,14 @@
 package drivertest
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,9 +60,10 @@ func scratch(t testing.TB, driver string) (*sql.DB, string) {
 // TestOtherDriversEnqueueAndAdminister runs, on each driver and table
 // generation, what a Client on another driver does: migrate, enqueue (one,
 // in a transaction, in batches, unique), read stats and lists, snooze,
-// pause, cancel, delete and retry; LockJob and a WorkerPool refuse with
-// ErrDriver. Then a Client on pgx v4 works every job the other driver
-// wrote, each once.
+// pause, cancel, delete and retry, lock a job by hand; then a pool on that
+// driver works some of the jobs (writing through Job.Tx, failing each
+// first run) beside a pool on pgx v4 that works the others, each job once,
+// with no lock or transaction left behind.
 func TestOtherDriversEnqueueAndAdminister(t *testing.T) {
 	for _, driver := range drivers {
 		for _, gen := range generations {
@@ -147,20 +151,103 @@ func testDriver(t *testing.T, driver string, migrate func(context.Context, *sql.
 	must("DeleteJob", c.DeleteJob(ctx, gone.ID))
 	must("RetryJob", c.RetryJob(ctx, later.ID)) // due now
 
-	if _, err := c.LockJob(queue); !errors.Is(err, qg.ErrDriver) {
-		t.Errorf("LockJob on %s = %v, want ErrDriver", driver, err)
+	// A bare LockJob on this driver: Delete and Done.
+	bare := &qg.Job{Queue: "bare", Type: "Work"}
+	must("Enqueue", c.Enqueue(bare))
+	locked, err := c.LockJob("bare")
+	must("LockJob", err)
+	if locked == nil || locked.ID != bare.ID {
+		t.Fatalf("LockJob on %s = %+v, want job %d", driver, locked, bare.ID)
 	}
-	p := qg.NewWorkerPool(c, qg.WorkMap{}, 2)
-	p.Queue = queue
-	if err := p.Run(ctx); !errors.Is(err, qg.ErrDriver) {
-		t.Errorf("WorkerPool.Run on %s = %v, want ErrDriver", driver, err)
-	}
+	must("Delete", locked.Delete())
+	locked.Done()
 
-	worked := workWithPgxV4(t, url, queue, 7)
-	for arg, n := range worked {
+	// Half the jobs a pool on this driver works, the other half one on
+	// pgx v4: each job once, its effect committed with its deletion.
+	if _, err := db.Exec(`CREATE TABLE effects (arg text NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	ran := workPool(t, db, queue, 4)
+	ranV4 := workWithPgxV4(t, url, queue, 7-len(ran))
+	for arg, n := range ranV4 {
+		ran[arg] += n
+	}
+	if len(ran) != 7 {
+		t.Errorf("%d distinct jobs ran, want 7: %v", len(ran), ran)
+	}
+	for arg, n := range ran {
 		if n != 1 {
 			t.Errorf("the job with args %s ran %d times", arg, n)
 		}
+	}
+	var effects int
+	must("count effects", db.QueryRow(`SELECT count(*) FROM effects`).Scan(&effects))
+	if effects != 4 {
+		t.Errorf("%d effects committed by the %s pool, want 4", effects, driver)
+	}
+	assertClean(t, db)
+}
+
+// workPool works n jobs of queue with a pool on db, each writing its effect
+// through Job.Tx, the first run of each failing once, and returns how often
+// each job's args ran to success.
+func workPool(t *testing.T, db *sql.DB, queue string, n int) map[string]int {
+	t.Helper()
+	c, err := qg.NewClient2(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	ran := map[string]int{}
+	failed := map[int64]bool{}
+	done := make(chan struct{})
+	p := qg.NewWorkerPool(c, qg.WorkMap{"Work": func(j *qg.Job) error {
+		mu.Lock()
+		first := !failed[j.ID]
+		failed[j.ID] = true
+		mu.Unlock()
+		if _, err := j.Tx().ExecContext(j.Context(), `INSERT INTO effects (arg) VALUES ($1)`, string(j.Args)); err != nil {
+			return err
+		}
+		if first {
+			return qg.RetryIn(10*time.Millisecond, errors.New("first run fails"))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		ran[string(j.Args)]++
+		if len(ran) == n {
+			close(done)
+		}
+		return nil
+	}}, 3)
+	p.Queue, p.Interval = queue, 20*time.Millisecond
+	p.Start()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("the pool worked %d of %d jobs", len(ran), n)
+	}
+	p.Shutdown()
+	mu.Lock()
+	defer mu.Unlock()
+	return ran
+}
+
+// assertClean checks that no advisory lock is held and no session is left
+// inside a transaction in db's database.
+func assertClean(t *testing.T, db *sql.DB) {
+	t.Helper()
+	var locks, inTx int
+	err := db.QueryRow(`SELECT
+  (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())),
+  (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%')`).Scan(&locks, &inTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if locks != 0 || inTx != 0 {
+		t.Errorf("%d advisory locks held and %d sessions idle in a transaction after the pools stopped", locks, inTx)
 	}
 }
 
@@ -255,4 +342,189 @@ func BenchmarkEnqueueBatch(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestOtherDriversLostSession ends the session of a running job on each
+// driver: the lock goes with it, the job's work rolls back, and the job
+// runs again and finishes, its effect committed once.
+func TestOtherDriversLostSession(t *testing.T) {
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db, _ := scratch(t, driver)
+			if err := qg.Migrate(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(`CREATE TABLE effects (arg text NOT NULL)`); err != nil {
+				t.Fatal(err)
+			}
+			c, err := qg.NewClient2(db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			job := &qg.Job{Queue: "lost", Type: "Lost"}
+			if err := c.Enqueue(job); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			runs := 0
+			done := make(chan struct{})
+			p := qg.NewWorkerPool(c, qg.WorkMap{"Lost": func(j *qg.Job) error {
+				mu.Lock()
+				runs++
+				first := runs == 1
+				mu.Unlock()
+				if _, err := j.Tx().ExecContext(j.Context(), `INSERT INTO effects (arg) VALUES ('lost')`); err != nil {
+					return err
+				}
+				if first {
+					_, err := j.Tx().ExecContext(j.Context(), `SELECT pg_terminate_backend(pg_backend_pid())`)
+					return fmt.Errorf("ended its own session: %v", err)
+				}
+				close(done)
+				return nil
+			}}, 2)
+			p.Queue, p.Interval = "lost", 20*time.Millisecond
+			p.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
+			p.Start()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the job did not run again after its session ended")
+			}
+			p.Shutdown()
+			var effects, left int
+			if err := db.QueryRow(`SELECT (SELECT count(*) FROM effects), (SELECT count(*) FROM que_jobs)`).Scan(&effects, &left); err != nil {
+				t.Fatal(err)
+			}
+			if effects != 1 || left != 0 {
+				t.Errorf("%d effects committed and %d jobs left, want 1 and 0", effects, left)
+			}
+			assertClean(t, db)
+		})
+	}
+}
+
+// BenchmarkWork drains b.N ready jobs with a pool of 4 on each driver,
+// pgx v4's included: ns/op is the time per job worked (each deleted in its
+// transaction, as a Worker does).
+func BenchmarkWork(b *testing.B) {
+	for _, driver := range append([]string{"pgx"}, drivers...) {
+		b.Run(driver, func(b *testing.B) {
+			db, _ := scratch(b, driver)
+			ctx := context.Background()
+			if err := qg.Migrate(ctx, db); err != nil {
+				b.Fatal(err)
+			}
+			c, err := qg.NewClient2(db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			jobs := make([]*qg.Job, b.N)
+			for i := range jobs {
+				jobs[i] = &qg.Job{Type: "Bench"}
+			}
+			if err := c.EnqueueBatch(ctx, jobs); err != nil {
+				b.Fatal(err)
+			}
+			var mu sync.Mutex
+			left := b.N
+			done := make(chan struct{})
+			p := qg.NewWorkerPool(c, qg.WorkMap{"Bench": func(*qg.Job) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if left--; left == 0 {
+					close(done)
+				}
+				return nil
+			}}, 4)
+			p.Interval = 10 * time.Millisecond
+			b.ResetTimer()
+			p.Start()
+			<-done
+			b.StopTimer()
+			p.Shutdown()
+		})
+	}
+}
+
+// TestOtherDriversReuseConnections works 40 jobs with 2 workers on each
+// driver and checks they ran on a few server sessions: a finished job's
+// connection goes back to the pool (it is idle, as the server says) rather
+// than being closed. The pool asks for Listen and Batch, which need pgx v4:
+// it warns, and works one job per connection, polling.
+func TestOtherDriversReuseConnections(t *testing.T) {
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db, _ := scratch(t, driver)
+			if err := qg.Migrate(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+			c, err := qg.NewClient2(db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			const n = 40
+			jobs := make([]*qg.Job, n)
+			for i := range jobs {
+				jobs[i] = &qg.Job{Queue: "reuse", Type: "Pid"}
+			}
+			if err := c.EnqueueBatch(ctx, jobs); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			pids := map[int]bool{}
+			count := 0
+			done := make(chan struct{})
+			p := qg.NewWorkerPool(c, qg.WorkMap{"Pid": func(j *qg.Job) error {
+				var pid int
+				if err := j.Tx().QueryRowContext(j.Context(), `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+					return err
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				pids[pid] = true
+				if count++; count == n {
+					close(done)
+				}
+				return nil
+			}}, 2)
+			var log bytes.Buffer
+			p.Queue, p.Interval = "reuse", 20*time.Millisecond
+			// Neither can run on this driver: the pool says so and polls.
+			p.Listen, p.Batch = true, 8
+			p.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: &log}, nil))
+			p.Start()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the jobs were not worked")
+			}
+			p.Shutdown()
+			if len(pids) > 6 {
+				t.Errorf("%d jobs ran on %d server sessions: connections are not reused", n, len(pids))
+			}
+			if !strings.Contains(log.String(), "Listen and Batch need the pgx v4 stdlib driver") {
+				t.Errorf("no warning of Listen and Batch on %s: %q", driver, log.String())
+			}
+		})
+	}
+}
+
+// syncWriter serializes writes to w, for a logger shared by goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
