@@ -126,7 +126,7 @@ func (c *Client) pollCancels(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, cancelPoll)
 	defer cancel()
 	rows, err := c.pool.QueryContext(ctx, `/* qg:cancel_requests */ SELECT job_id FROM qg_cancelled_jobs
-WHERE job_id = ANY ($1::bigint[])`, ids)
+WHERE job_id = ANY ($1::bigint[])`, c.portable([]any{ids})...)
 	if err != nil {
 		return // the pool may be busy; the next poll or a notification will do
 	}

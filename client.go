@@ -181,9 +181,11 @@ func (c *Client) terminate(ended []session) error {
 }
 
 // terminateThroughPool ends sessions from a connection of the pool: on
-// another driver than pgx v4's, qg cannot open one of its own.
+// another driver than pgx v4's, qg cannot open one of its own. Its jobs'
+// connections have been discarded already (closeSocket), so it waits only a
+// little for a free connection: every one may be pinned by jobs.
 func (c *Client) terminateThroughPool(ended []session) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	pids, starts := sessionArrays(ended)
 	args := c.portable([]any{pids, starts})

@@ -79,10 +79,17 @@ func (j *Job) sessions() []session {
 // concurrently with its use). An idle session then ends at once with its
 // lock, even when the server cannot be reached to terminate it; a session
 // busy in a statement notices at the statement's end. The job's goroutine
-// finds its connection broken, and Done discards it.
+// finds its connection broken, and Done discards it. On another driver
+// than pgx v4's, whose socket qg cannot reach, the connection is discarded
+// through database/sql instead, in a goroutine: database/sql lets it go once
+// the statement in flight, if any, returns.
 func (j *Job) closeSocket() {
-	if j.locker == nil && j.conn != nil && j.pgxConn != nil {
+	switch {
+	case j.locker != nil || j.conn == nil:
+	case j.pgxConn != nil:
 		_ = j.pgxConn.PgConn().Conn().Close()
+	default:
+		go discardConn(j.conn)
 	}
 }
 

@@ -168,7 +168,9 @@ func testDriver(t *testing.T, driver string, migrate func(context.Context, *sql.
 		t.Fatal(err)
 	}
 	ran := workPool(t, db, queue, 4)
-	ranV4 := workWithPgxV4(t, url, queue, 7-len(ran))
+	// At least 4: a job in flight when the pool shut down finished too.
+	byDriver := len(ran)
+	ranV4 := workWithPgxV4(t, url, queue, 7-byDriver)
 	for arg, n := range ranV4 {
 		ran[arg] += n
 	}
@@ -182,8 +184,8 @@ func testDriver(t *testing.T, driver string, migrate func(context.Context, *sql.
 	}
 	var effects int
 	must("count effects", db.QueryRow(`SELECT count(*) FROM effects`).Scan(&effects))
-	if effects != 4 {
-		t.Errorf("%d effects committed by the %s pool, want 4", effects, driver)
+	if effects != byDriver {
+		t.Errorf("%d effects committed by the %s pool, want %d (the jobs it worked)", effects, driver, byDriver)
 	}
 	assertClean(t, db)
 }
@@ -527,4 +529,85 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// TestOtherDriversShutdownReleasesStuckJob: a WorkFunc that ignores its
+// context holds the pool's only connection when a shutdown gives up
+// waiting. The job must be released all the same (its connection closed,
+// so its session and lock end), another client must be able to take it,
+// and the abandoned run's work must not commit.
+func TestOtherDriversShutdownReleasesStuckJob(t *testing.T) {
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db, url := scratch(t, driver)
+			if err := qg.Migrate(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(`CREATE TABLE effects (arg text NOT NULL)`); err != nil {
+				t.Fatal(err)
+			}
+			db.SetMaxOpenConns(1)
+			c, err := qg.NewClient2(db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			job := &qg.Job{Queue: "stuck", Type: "Stuck"}
+			if err := c.Enqueue(job); err != nil {
+				t.Fatal(err)
+			}
+			started, release := make(chan struct{}), make(chan struct{})
+			p := qg.NewWorkerPool(c, qg.WorkMap{"Stuck": func(j *qg.Job) error {
+				if _, err := j.Tx().ExecContext(ctx, `INSERT INTO effects (arg) VALUES ('abandoned')`); err != nil {
+					return err
+				}
+				close(started)
+				<-release // ignores its context
+				return nil
+			}}, 1)
+			p.Queue, p.Interval = "stuck", 20*time.Millisecond
+			p.Start()
+			<-started
+			sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			if err := p.ShutdownContext(sctx); err == nil {
+				t.Fatal("ShutdownContext returned nil with a job still running")
+			}
+			other, err := sql.Open("pgx", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			oc, err := qg.NewClient2(other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer oc.Close()
+			var again *qg.Job
+			deadline := time.Now().Add(15 * time.Second)
+			for again == nil && time.Now().Before(deadline) {
+				if again, err = oc.LockJob("stuck"); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			close(release)
+			if again == nil {
+				t.Fatal("no other client could take the job after the shutdown released it")
+			}
+			if err := again.Delete(); err != nil {
+				t.Fatal(err)
+			}
+			again.Done()
+			var effects int
+			if err := other.QueryRow(`SELECT count(*) FROM effects`).Scan(&effects); err != nil {
+				t.Fatal(err)
+			}
+			if effects != 0 {
+				t.Errorf("the abandoned run committed %d effects", effects)
+			}
+		})
+	}
 }
