@@ -67,7 +67,9 @@ func (t *connTx) Commit() error {
 	return ErrCommitInWorkFunc
 }
 
-// commit commits the transaction, for the Worker.
+// commit commits the transaction, for the Worker of a batch job (a job of
+// the default mode commits in its finishing pipeline, see Job.commit), so
+// always on pgx v4: batch locking runs on no other driver.
 func (t *connTx) commit() error {
 	if t.finished {
 		return sql.ErrTxDone
@@ -75,10 +77,6 @@ func (t *connTx) commit() error {
 	t.finished = true
 	ctx, cancel := finishContext()
 	defer cancel()
-	if t.pgxConn == nil { // another driver: commitApart's guard ran first
-		_, err := t.conn.ExecContext(ctx, "COMMIT")
-		return err
-	}
 	tag, err := t.pgxConn.Exec(ctx, "COMMIT")
 	if err != nil {
 		return err

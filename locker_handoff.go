@@ -106,7 +106,7 @@ func (l *locker) serveHandoffs() error {
 	defer cancel()
 	released, err := l.releaseTo(ctx, ask)
 	if err != nil {
-		l.putBack(ask) // fail answers them: the session is dropped
+		l.requeueHandoffs(ask) // fail answers them: the session is dropped
 		return fmt.Errorf("hand job locks over: %w", err)
 	}
 	l.checked = time.Now()
@@ -122,7 +122,7 @@ func (l *locker) serveHandoffs() error {
 			later = append(later, h)
 		}
 	}
-	l.putBack(later)
+	l.requeueHandoffs(later)
 	return nil
 }
 
@@ -149,8 +149,8 @@ func (l *locker) releaseTo(ctx context.Context, hs []*handoff) (map[int64]bool, 
 	return released, rows.Err()
 }
 
-// putBack queues requests again, before any that came meanwhile.
-func (l *locker) putBack(hs []*handoff) {
+// requeueHandoffs queues requests again, before any that came meanwhile.
+func (l *locker) requeueHandoffs(hs []*handoff) {
 	if len(hs) == 0 {
 		return
 	}

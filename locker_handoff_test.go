@@ -31,13 +31,8 @@ func TestBatchTxIsOnTheLockSession(t *testing.T) {
 			p.Queue, p.Interval, p.Batch = q, 20*time.Millisecond, 4
 			p.Start()
 			defer p.Shutdown()
-			select {
-			case err := <-result:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("the job did not run")
+			if err := awaitRun(t, result); err != nil {
+				t.Fatal(err)
 			}
 			waitForCount(t, "the job deleted", func(n int) bool { return n == 0 },
 				`SELECT count(*) FROM que_jobs WHERE queue = $1`, q)
@@ -106,12 +101,7 @@ func TestBatchTxOutlivesTheLockerSession(t *testing.T) {
 	p.Queue, p.Interval, p.Batch = q, 20*time.Millisecond, 1
 	p.Start()
 	defer p.Shutdown()
-	var err error
-	select {
-	case err = <-result:
-	case <-time.After(time.Minute):
-		t.Fatal("the job did not run")
-	}
+	err := awaitRun(t, result)
 	if got := <-other; got != nil {
 		_ = got.Delete()
 		got.Done()
@@ -201,12 +191,7 @@ func TestBatchHandOffWaitsForNoOneAhead(t *testing.T) {
 	p.Queue, p.Interval, p.Batch = q, time.Hour, 1
 	p.Start()
 	defer p.Shutdown()
-	var err error
-	select {
-	case err = <-result:
-	case <-time.After(time.Minute):
-		t.Fatal("the job did not run")
-	}
+	err := awaitRun(t, result)
 	if err == nil || errors.Is(err, errAheadGranted) {
 		t.Fatalf("Tx = %v; want it refused while another session waits for the job's lock ahead of its connection", err)
 	}
@@ -217,5 +202,18 @@ func TestBatchHandOffWaitsForNoOneAhead(t *testing.T) {
 	}
 	if got, err := c.FindJob(context.Background(), job.ID); err != nil || got == nil {
 		t.Errorf("job %d after a released run: %v, %v; want it still queued", job.ID, got, err)
+	}
+}
+
+// awaitRun waits for the result a test's WorkFunc sends, failing the test
+// when the job does not run within a minute.
+func awaitRun(t *testing.T, result <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-result:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatal("the job did not run")
+		return nil
 	}
 }

@@ -212,25 +212,7 @@ func TestSessionPoolerWorksJobs(t *testing.T) {
 	}
 	j.Done()
 
-	var mu sync.Mutex
-	worked := map[int]int{}
-	p := NewWorkerPool(c, WorkMap{"Work": func(j *Job) error {
-		var n int
-		if err := j.DecodeArgs(&n); err != nil {
-			return err
-		}
-		mu.Lock()
-		worked[n]++
-		mu.Unlock()
-		return nil
-	}}, 4)
-	p.Queue, p.Interval = queue, 10*time.Millisecond
-	p.Start()
-	waitForCount(t, "the pool to work every job", func(n int) bool { return n == 0 },
-		`SELECT count(*) FROM que_jobs WHERE queue = $1`, queue)
-	p.Shutdown()
-	mu.Lock()
-	defer mu.Unlock()
+	worked := drainCounting(t, c, queue, 4, 0, false)
 	for n, times := range worked {
 		if times != 1 {
 			t.Errorf("job %d worked %d times", n, times)
@@ -322,28 +304,7 @@ func TestSessionPoolerBatchTx(t *testing.T) {
 	for i := range 12 {
 		enqueue(t, c, &Job{Queue: queue, Type: "Work", Args: MustArgs(i)})
 	}
-	var mu sync.Mutex
-	worked := map[int]int{}
-	p := NewWorkerPool(c, WorkMap{"Work": func(j *Job) error {
-		var n int
-		if err := j.DecodeArgs(&n); err != nil {
-			return err
-		}
-		if _, err := j.Tx().Exec(`SELECT 1`); err != nil {
-			return err
-		}
-		mu.Lock()
-		worked[n]++
-		mu.Unlock()
-		return nil
-	}}, 3)
-	p.Queue, p.Interval, p.Batch = queue, 10*time.Millisecond, 4
-	p.Start()
-	waitForCount(t, "the batch pool to work every job", func(n int) bool { return n == 0 },
-		`SELECT count(*) FROM que_jobs WHERE queue = $1`, queue)
-	p.Shutdown()
-	mu.Lock()
-	defer mu.Unlock()
+	worked := drainCounting(t, c, queue, 3, 4, true)
 	for n, times := range worked {
 		if times != 1 {
 			t.Errorf("job %d worked %d times", n, times)
@@ -353,4 +314,36 @@ func TestSessionPoolerBatchTx(t *testing.T) {
 		t.Errorf("%d jobs worked, want 12", len(worked))
 	}
 	assertNoLocks(t)
+}
+
+// drainCounting works queue with a pool of workers (batch locking of batch
+// when positive; each job using its Tx when useTx) until the queue is
+// empty, and returns how often each job's argument was worked.
+func drainCounting(t *testing.T, c *Client, queue string, workers, batch int, useTx bool) map[int]int {
+	t.Helper()
+	var mu sync.Mutex
+	worked := map[int]int{}
+	p := NewWorkerPool(c, WorkMap{"Work": func(j *Job) error {
+		var n int
+		if err := j.DecodeArgs(&n); err != nil {
+			return err
+		}
+		if useTx {
+			if _, err := j.Tx().Exec(`SELECT 1`); err != nil {
+				return err
+			}
+		}
+		mu.Lock()
+		worked[n]++
+		mu.Unlock()
+		return nil
+	}}, workers)
+	p.Queue, p.Interval, p.Batch = queue, 10*time.Millisecond, batch
+	p.Start()
+	waitForCount(t, "the pool to work every job", func(n int) bool { return n == 0 },
+		`SELECT count(*) FROM que_jobs WHERE queue = $1`, queue)
+	p.Shutdown()
+	mu.Lock()
+	defer mu.Unlock()
+	return worked
 }

@@ -38,6 +38,22 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// migrated is scratch with que_jobs of Ruby Que 0.x, and a Client on it,
+// closed at the end of t.
+func migrated(t testing.TB, driver string) (*qg.Client, *sql.DB, string) {
+	t.Helper()
+	db, url := scratch(t, driver)
+	if err := qg.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	c, err := qg.NewClient2(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, db, url
+}
+
 // scratch creates a database of its own for t and opens it with driver.
 func scratch(t testing.TB, driver string) (*sql.DB, string) {
 	t.Helper()
@@ -298,16 +314,7 @@ func workWithPgxV4(t *testing.T, url, queue string, want int) map[string]int {
 func BenchmarkEnqueue(b *testing.B) {
 	for _, driver := range append([]string{"pgx"}, drivers...) {
 		b.Run(driver, func(b *testing.B) {
-			db, _ := scratch(b, driver)
-			ctx := context.Background()
-			if err := qg.Migrate(ctx, db); err != nil {
-				b.Fatal(err)
-			}
-			c, err := qg.NewClient2(db)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
+			c, _, _ := migrated(b, driver)
 			b.ResetTimer()
 			for range b.N {
 				if err := c.Enqueue(&qg.Job{Type: "Bench", Args: qg.MustArgs(1)}); err != nil {
@@ -322,16 +329,8 @@ func BenchmarkEnqueue(b *testing.B) {
 func BenchmarkEnqueueBatch(b *testing.B) {
 	for _, driver := range append([]string{"pgx"}, drivers...) {
 		b.Run(driver, func(b *testing.B) {
-			db, _ := scratch(b, driver)
+			c, _, _ := migrated(b, driver)
 			ctx := context.Background()
-			if err := qg.Migrate(ctx, db); err != nil {
-				b.Fatal(err)
-			}
-			c, err := qg.NewClient2(db)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
 			jobs := make([]*qg.Job, 100)
 			b.ResetTimer()
 			for range b.N {
@@ -353,19 +352,10 @@ func TestOtherDriversLostSession(t *testing.T) {
 	for _, driver := range drivers {
 		t.Run(driver, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
-			db, _ := scratch(t, driver)
-			if err := qg.Migrate(ctx, db); err != nil {
-				t.Fatal(err)
-			}
+			c, db, _ := migrated(t, driver)
 			if _, err := db.Exec(`CREATE TABLE effects (arg text NOT NULL)`); err != nil {
 				t.Fatal(err)
 			}
-			c, err := qg.NewClient2(db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
 			job := &qg.Job{Queue: "lost", Type: "Lost"}
 			if err := c.Enqueue(job); err != nil {
 				t.Fatal(err)
@@ -415,16 +405,8 @@ func TestOtherDriversLostSession(t *testing.T) {
 func BenchmarkWork(b *testing.B) {
 	for _, driver := range append([]string{"pgx"}, drivers...) {
 		b.Run(driver, func(b *testing.B) {
-			db, _ := scratch(b, driver)
+			c, _, _ := migrated(b, driver)
 			ctx := context.Background()
-			if err := qg.Migrate(ctx, db); err != nil {
-				b.Fatal(err)
-			}
-			c, err := qg.NewClient2(db)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
 			jobs := make([]*qg.Job, b.N)
 			for i := range jobs {
 				jobs[i] = &qg.Job{Type: "Bench"}
@@ -463,15 +445,7 @@ func TestOtherDriversReuseConnections(t *testing.T) {
 		t.Run(driver, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			db, _ := scratch(t, driver)
-			if err := qg.Migrate(ctx, db); err != nil {
-				t.Fatal(err)
-			}
-			c, err := qg.NewClient2(db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c, _, _ := migrated(t, driver)
 			const n = 40
 			jobs := make([]*qg.Job, n)
 			for i := range jobs {
@@ -541,19 +515,11 @@ func TestOtherDriversShutdownReleasesStuckJob(t *testing.T) {
 		t.Run(driver, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			db, url := scratch(t, driver)
-			if err := qg.Migrate(ctx, db); err != nil {
-				t.Fatal(err)
-			}
+			c, db, url := migrated(t, driver)
 			if _, err := db.Exec(`CREATE TABLE effects (arg text NOT NULL)`); err != nil {
 				t.Fatal(err)
 			}
 			db.SetMaxOpenConns(1)
-			c, err := qg.NewClient2(db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
 			job := &qg.Job{Queue: "stuck", Type: "Stuck"}
 			if err := c.Enqueue(job); err != nil {
 				t.Fatal(err)
