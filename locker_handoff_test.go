@@ -217,3 +217,55 @@ func awaitRun(t *testing.T, result <-chan error) error {
 		return nil
 	}
 }
+
+// TestBatchHandOffIgnoresOtherDatabases: advisory locks are per database,
+// but pg_locks lists the whole cluster. A session of another database
+// waiting on the same key (two test processes, two services on one server)
+// must not make the locker think someone waits ahead of the job's
+// connection. Before the check named the database, the hand-off was
+// refused after handoffPatience, and the job ran again: the fuzz target,
+// run by two processes on their own databases, saw a row worked twice.
+func TestBatchHandOffIgnoresOtherDatabases(t *testing.T) {
+	c, q := setup(t)
+	job := enqueue(t, c, &Job{Queue: q, Type: "Elsewhere"})
+	other := scratchDB(t)
+	ctx := context.Background()
+	holder, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	waiter, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Close()
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := waiter.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, job.ID)
+		waiting <- err
+	}()
+	defer func() {
+		_, _ = holder.ExecContext(ctx, `SELECT pg_advisory_unlock_all()`)
+		<-waiting
+		_, _ = waiter.ExecContext(ctx, `SELECT pg_advisory_unlock_all()`)
+	}()
+	waitForCount(t, "the other database's session to wait", func(n int) bool { return n == 1 },
+		`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+  AND (classid::bigint << 32) + objid::bigint = $1`, job.ID)
+	result := make(chan error, 1)
+	p := NewWorkerPool(c, WorkMap{"Elsewhere": func(j *Job) error {
+		_, err := j.Tx().Exec(`SELECT 1`)
+		result <- err
+		return err
+	}}, 1)
+	p.Queue, p.Interval, p.Batch = q, 20*time.Millisecond, 1
+	p.Start()
+	defer p.Shutdown()
+	if err := awaitRun(t, result); err != nil {
+		t.Fatalf("Tx with a waiter on the same key in another database: %v", err)
+	}
+}

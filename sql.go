@@ -307,11 +307,14 @@ const (
 	// a released lock to the first waiter as part of the release, so no
 	// other session can take it in between, and a session waiting ahead
 	// (a failure record's pg_advisory_xact_lock, say) would be that first
-	// waiter. It returns the ids it released. CASE orders the test before
-	// the unlock (a WHERE's ANDs have no order).
+	// waiter. Advisory locks are per database (pg_locks lists the cluster's),
+	// so only this database's waiters count. It returns the ids it
+	// released. CASE orders the test before the unlock (a WHERE's ANDs have
+	// no order).
 	handOffJobs = `/* qg:hand_off_jobs */ WITH waiting AS MATERIALIZED (
   SELECT pid, (classid::bigint << 32) + objid::bigint AS id FROM pg_locks
   WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
     AND (classid::bigint << 32) + objid::bigint = ANY ($1::bigint[]))
 SELECT h.id FROM unnest($1::bigint[], $2::int[]) AS h(id, pid)
 WHERE CASE WHEN EXISTS (SELECT 1 FROM waiting AS w WHERE w.id = h.id AND w.pid = h.pid)
